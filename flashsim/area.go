@@ -1,0 +1,87 @@
+package flashsim
+
+import "fmt"
+
+// Partition names a range of a part, as a board's flash map does.
+type Partition struct {
+	Name   string
+	Offset int64
+	Size   int64
+}
+
+// Area is a partition of a Flash (MCUboot's flash_area): offsets are relative
+// to the partition and accesses may not leave it.
+type Area struct {
+	flash   Flash
+	part    Partition
+	sectors []Sector // relative to the partition start
+}
+
+// NewArea opens p on f. The partition must start and end on sector boundaries.
+func NewArea(f Flash, p Partition) (*Area, error) {
+	abs, err := f.Geometry().SectorsIn(p.Offset, p.Size)
+	if err != nil || p.Size == 0 {
+		return nil, fmt.Errorf("partition %q at 0x%x+0x%x does not tile whole sectors of the part", p.Name, p.Offset, p.Size)
+	}
+	rel := make([]Sector, len(abs))
+	for i, s := range abs {
+		rel[i] = Sector{Index: i, Offset: s.Offset - p.Offset, Size: s.Size}
+	}
+	return &Area{flash: f, part: p, sectors: rel}, nil
+}
+
+// Flash returns the part the area lives on.
+func (a *Area) Flash() Flash { return a.flash }
+
+// Partition returns the area's name, offset and size.
+func (a *Area) Partition() Partition { return a.part }
+
+// Name is the partition's name.
+func (a *Area) Name() string { return a.part.Name }
+
+// Size is the area's size in bytes.
+func (a *Area) Size() int64 { return a.part.Size }
+
+// WriteSize is the program granularity of the underlying part.
+func (a *Area) WriteSize() int { return a.flash.Geometry().WriteSize }
+
+// EraseValue is the erased byte value of the underlying part.
+func (a *Area) EraseValue() byte { return a.flash.Geometry().EraseValue }
+
+// Sectors lists the area's sectors with offsets relative to its start. The
+// slice must not be modified.
+func (a *Area) Sectors() []Sector { return a.sectors }
+
+func (a *Area) check(op string, off, n int64) error {
+	if off < 0 || n < 0 || off+n > a.part.Size {
+		return &OpError{Op: op, Off: a.part.Offset + off, Len: n, Err: ErrOutOfBounds}
+	}
+	return nil
+}
+
+// ReadAt reads len(p) bytes at off within the area.
+func (a *Area) ReadAt(p []byte, off int64) (int, error) {
+	if err := a.check("read", off, int64(len(p))); err != nil {
+		return 0, err
+	}
+	return a.flash.ReadAt(p, a.part.Offset+off)
+}
+
+// Program programs p at off within the area.
+func (a *Area) Program(off int64, p []byte) error {
+	if err := a.check("program", off, int64(len(p))); err != nil {
+		return err
+	}
+	return a.flash.Program(a.part.Offset+off, p)
+}
+
+// Erase erases [off, off+length) within the area.
+func (a *Area) Erase(off, length int64) error {
+	if err := a.check("erase", off, length); err != nil {
+		return err
+	}
+	return a.flash.Erase(a.part.Offset+off, length)
+}
+
+// EraseAll erases the whole area.
+func (a *Area) EraseAll() error { return a.Erase(0, a.part.Size) }

@@ -1,0 +1,51 @@
+package flashsim
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Flash is a NOR flash part. Offsets are absolute within the part.
+//
+// ReadAt follows io.ReaderAt. Program writes p at off; off and len(p) must be
+// multiples of the geometry's WriteSize and every byte written must be erased
+// beforehand. Erase erases [off, off+length), which must start and end on
+// sector boundaries. Violations return an *OpError wrapping one of the
+// sentinel errors below and leave the flash unchanged.
+type Flash interface {
+	Geometry() *Geometry
+	ReadAt(p []byte, off int64) (int, error)
+	Program(off int64, p []byte) error
+	Erase(off, length int64) error
+}
+
+// Sentinel errors, tested with errors.Is.
+var (
+	// ErrOutOfBounds: the access reaches outside the part or the partition.
+	ErrOutOfBounds = errors.New("access out of bounds")
+	// ErrMisaligned: a program's offset or length is not a multiple of the write size.
+	ErrMisaligned = errors.New("program not aligned to the write size")
+	// ErrNotErased: a program targets bytes that are not in the erased state.
+	ErrNotErased = errors.New("program over bytes that are not erased")
+	// ErrEraseBoundary: an erase does not start and end on sector boundaries.
+	ErrEraseBoundary = errors.New("erase not on sector boundaries")
+	// ErrWornOut: the sector has passed its erase endurance and no longer erases or programs.
+	ErrWornOut = errors.New("sector worn out")
+	// ErrPowerLoss: power was cut; the part accepts nothing until it is powered on again.
+	ErrPowerLoss = errors.New("power lost")
+	// ErrReadDisturb is never returned: bit errors on read silently flip bits, as on real parts.
+)
+
+// OpError describes a rejected or interrupted flash operation.
+type OpError struct {
+	Op  string // "read", "program" or "erase"
+	Off int64
+	Len int64
+	Err error
+}
+
+func (e *OpError) Error() string {
+	return fmt.Sprintf("flash %s at 0x%x+0x%x: %v", e.Op, e.Off, e.Len, e.Err)
+}
+
+func (e *OpError) Unwrap() error { return e.Err }

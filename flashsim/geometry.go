@@ -1,0 +1,104 @@
+package flashsim
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+)
+
+// Region is a run of Count sectors of Size bytes each.
+type Region struct {
+	Count int
+	Size  int
+}
+
+// Geometry describes a flash part: its sectors from offset 0 upwards, its
+// program granularity and its erased byte value.
+type Geometry struct {
+	Regions    []Region
+	WriteSize  int  // 1, 2, 4, 8, 16 or 32
+	EraseValue byte // 0xFF or 0x00
+
+	sectors []Sector // derived by Validate
+}
+
+// Sector is one erase unit of a part or partition.
+type Sector struct {
+	Index  int
+	Offset int64
+	Size   int64
+}
+
+// Uniform returns a geometry of count sectors of size bytes.
+func Uniform(count, size, writeSize int, eraseValue byte) *Geometry {
+	g := &Geometry{Regions: []Region{{Count: count, Size: size}}, WriteSize: writeSize, EraseValue: eraseValue}
+	if err := g.Validate(); err != nil {
+		panic(err) // programmer error: callers pass constants
+	}
+	return g
+}
+
+// Validate checks the geometry and derives its sector table. Every
+// constructor in this package calls it; callers that build a Geometry by
+// hand must call it before use.
+func (g *Geometry) Validate() error {
+	switch g.WriteSize {
+	case 1, 2, 4, 8, 16, 32:
+	default:
+		return fmt.Errorf("write size %d: must be 1, 2, 4, 8, 16 or 32", g.WriteSize)
+	}
+	if g.EraseValue != 0xFF && g.EraseValue != 0x00 {
+		return fmt.Errorf("erase value 0x%02x: must be 0xff or 0x00", g.EraseValue)
+	}
+	if len(g.Regions) == 0 {
+		return errors.New("geometry has no sectors")
+	}
+	var sectors []Sector
+	var off int64
+	for _, r := range g.Regions {
+		if r.Count <= 0 || r.Size <= 0 || r.Size%g.WriteSize != 0 {
+			return fmt.Errorf("region %d x %d bytes: counts and sizes must be positive multiples of the write size", r.Count, r.Size)
+		}
+		for i := 0; i < r.Count; i++ {
+			sectors = append(sectors, Sector{Index: len(sectors), Offset: off, Size: int64(r.Size)})
+			off += int64(r.Size)
+		}
+	}
+	g.sectors = sectors
+	return nil
+}
+
+// Size is the part's size in bytes.
+func (g *Geometry) Size() int64 {
+	last := g.sectors[len(g.sectors)-1]
+	return last.Offset + last.Size
+}
+
+// Sectors lists every sector of the part. The slice must not be modified.
+func (g *Geometry) Sectors() []Sector { return g.sectors }
+
+// SectorAt returns the sector holding off.
+func (g *Geometry) SectorAt(off int64) (Sector, bool) {
+	if off < 0 || off >= g.Size() {
+		return Sector{}, false
+	}
+	i := sort.Search(len(g.sectors), func(i int) bool { return g.sectors[i].Offset+g.sectors[i].Size > off })
+	return g.sectors[i], true
+}
+
+// SectorsIn returns the sectors that exactly tile [off, off+length), or
+// ErrEraseBoundary if the range does not start and end on sector boundaries.
+func (g *Geometry) SectorsIn(off, length int64) ([]Sector, error) {
+	if off < 0 || length < 0 || off+length > g.Size() {
+		return nil, ErrOutOfBounds
+	}
+	if length == 0 {
+		return nil, nil
+	}
+	first, _ := g.SectorAt(off)
+	last, _ := g.SectorAt(off + length - 1)
+	if first.Offset != off || last.Offset+last.Size != off+length {
+		return nil, ErrEraseBoundary
+	}
+	return g.sectors[first.Index : last.Index+1], nil
+}
