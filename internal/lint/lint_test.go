@@ -192,3 +192,18 @@ func impurities(t *testing.T, path string) []string {
 	sort.Strings(found)
 	return found
 }
+
+// TestImpuritiesDetects keeps the purity check honest: it must flag clock
+// reads and global randomness, and must not flag types or seeded sources.
+func TestImpuritiesDetects(t *testing.T) {
+	got := impurities(t, "testdata/impure.go.txt")
+	want := []string{"time.Now", "math/rand/v2.IntN", "crypto/rand.Read"} // in source order
+	if len(got) != len(want) {
+		t.Fatalf("impurities = %q, want %d findings %v", got, len(want), want)
+	}
+	for i, w := range want {
+		if !strings.HasSuffix(got[i], "uses "+w) {
+			t.Errorf("finding %d = %q, want one ending in %q", i, got[i], w)
+		}
+	}
+}
