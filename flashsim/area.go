@@ -53,7 +53,7 @@ func (a *Area) EraseValue() byte { return a.flash.Geometry().EraseValue }
 func (a *Area) Sectors() []Sector { return a.sectors }
 
 func (a *Area) check(op string, off, n int64) error {
-	if off < 0 || n < 0 || off+n > a.part.Size {
+	if off < 0 || n < 0 || n > a.part.Size-off { // no off+n: it may overflow
 		return &OpError{Op: op, Off: a.part.Offset + off, Len: n, Err: ErrOutOfBounds}
 	}
 	return nil

@@ -3,10 +3,53 @@
 // enforces, partitions (flash areas), wear, and power cuts that leave the part
 // exactly as real silicon would (torn programs and erases included).
 //
-// Sector contents are immutable, content-addressed pages shared by every
-// device that holds the same bytes, so a fleet of a million devices stores
-// each distinct sector once. A program or an erase makes a new page.
+// # Rules
+//
+// A Device refuses, with an *OpError wrapping a sentinel and without changing
+// anything: accesses outside the part (ErrOutOfBounds); programs whose offset
+// or length is not a multiple of the write size (ErrMisaligned); programs over
+// any byte that does not hold the erase value (ErrNotErased, checked per byte,
+// so bytes a torn program reached are not programmable again until erased);
+// erases that do not start and end on sector boundaries (ErrEraseBoundary).
+// With Options.WriteOnce a program is also refused over any write unit
+// programmed since its last erase, even one that still reads erased, which is
+// the discipline MCUboot's simulator checks and ECC-protected parts enforce.
+// Reads have no alignment rule.
+//
+// # Fault model
+//
+// Every fault is chosen by the seeded source in Options (never by global
+// randomness), so one seed replays a run.
+//
+//   - Power cut (ArmPowerCut): at the N-th program or erase issued after
+//     arming (rejected ones count, reads do not), power goes. CutBefore: the
+//     operation is not performed (MCUboot's simulator model). CutAfter: it
+//     completes. CutDuring: a program leaves each of its bytes either fully
+//     programmed or untouched, reaching a random fraction of them; an erase
+//     of several sectors erases the ones before a randomly chosen sector,
+//     leaves that one with a random subset of its bytes erased and the rest
+//     as they were, and does not touch the ones after it. The operation
+//     returns ErrPowerLoss, and so does every operation, reads included,
+//     until PowerOn.
+//   - Wear (Options.Endurance): the erase after a sector's rated cycles fails
+//     with ErrWornOut and the sector stays worn: it reads, but never erases
+//     or programs again. A multi-sector erase stops at the worn sector, the
+//     sectors before it erased.
+//   - Read bit errors (Options.ReadBitErrorRate): bits flip in the buffer a
+//     read returns, never in the flash.
+//
+// # Sharing
+//
+// Sector contents live in immutable, content-addressed pages (4 KiB by
+// default, or less where sectors are smaller) interned process-wide with the
+// unique package: identical pages across a fleet are stored once, a program
+// makes a new page (copy on write), an erase points at the one erased page,
+// and the garbage collector reclaims pages no device holds any more. A
+// Device's flash is a table of page handles, so Clone costs one table copy.
+// Options.NoSharing keeps a plain private byte slice instead; the two give
+// identical results, which the tests check on random operation sequences.
 //
 // flashsim imports nothing of fleetsim's and never reads the wall clock or
-// global randomness: faults are chosen by a seeded source given to it.
+// global randomness. It knows nothing of bootloaders or images: MCUboot's
+// trailer and swap logic live in devicemodel/mcuboot, on top of Flash.
 package flashsim

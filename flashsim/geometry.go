@@ -89,7 +89,7 @@ func (g *Geometry) SectorAt(off int64) (Sector, bool) {
 // SectorsIn returns the sectors that exactly tile [off, off+length), or
 // ErrEraseBoundary if the range does not start and end on sector boundaries.
 func (g *Geometry) SectorsIn(off, length int64) ([]Sector, error) {
-	if off < 0 || length < 0 || off+length > g.Size() {
+	if off < 0 || length < 0 || length > g.Size()-off { // no off+length: it may overflow
 		return nil, ErrOutOfBounds
 	}
 	if length == 0 {

@@ -1,0 +1,353 @@
+package flashsim
+
+import (
+	"bytes"
+	"math/rand/v2"
+)
+
+// Options configures a Device. The zero value is a reliable part with shared
+// pages and no faults.
+type Options struct {
+	// Endurance is the number of erase cycles each sector is rated for; 0
+	// means unlimited. The erase after the last rated one fails with
+	// ErrWornOut and leaves the sector worn: it never erases or programs
+	// again.
+	Endurance int
+
+	// Rand chooses every fault: which bytes a torn operation reaches and
+	// which bits a read flips. It is used only by this device (a
+	// *rand.Rand is not safe for concurrent use). Nil means a fixed seed, so
+	// a run without a source is still reproducible.
+	Rand *rand.Rand
+
+	// ReadBitErrorRate is the probability that a bit returned by ReadAt is
+	// flipped. The flip is in the returned buffer only; the stored bytes stay
+	// intact, as with read disturb on a real part. 0 disables it.
+	ReadBitErrorRate float64
+
+	// NoSharing stores the part in one private byte slice instead of shared
+	// pages. It is the simple reference the shared representation is checked
+	// against; results are identical either way.
+	NoSharing bool
+
+	// WriteOnce also refuses, with ErrNotErased, a program over any write
+	// unit programmed since its last erase, even one still holding the
+	// erase value (0xFF padding, say). MCUboot's simulator enforces this
+	// discipline; parts with ECC over each write unit do too. Without it
+	// only the bytes' values are checked, as on parts without ECC.
+	WriteOnce bool
+
+	// PageSize is the sharing granularity in bytes; 0 means
+	// DefaultPageSize. The page actually used is the largest divisor of every
+	// sector size that is not above it and is a whole number of write units,
+	// so that a page never straddles a sector; Device.PageSize reports it.
+	PageSize int
+}
+
+// Stats counts the operations a Device has performed. An operation refused
+// by a rule of the part (out of bounds, misaligned, not erased, worn, off
+// sector boundaries) counts only in Rejected; one refused because the power
+// is off counts nowhere; one hit by a power cut counts as performed if it
+// reached the flash at all (CutAfter, CutDuring). A multi-sector erase that
+// stops at a worn sector after erasing others counts as performed.
+type Stats struct {
+	Reads           int64
+	Programs        int64
+	Erases          int64 // erase operations; one may span several sectors
+	BytesRead       int64
+	BytesProgrammed int64
+	BytesErased     int64
+	Rejected        int64 // program and erase operations refused by a rule of the part
+}
+
+// Device is an emulated NOR flash part: it implements Flash and enforces the
+// rules a real part does, counts wear, and injects the faults chosen by its
+// Options and ArmPowerCut. A Device is not safe for concurrent use; distinct
+// devices (clones included) may be used from different goroutines, since the
+// pages they share are immutable.
+type Device struct {
+	geo       *Geometry
+	cells     cells
+	written   cells // with WriteOnce: one byte per write unit, 1 = programmed since erase
+	pageSize  int
+	endurance int
+	bitErrors float64
+	rng       *rand.Rand
+
+	eraseCounts []uint32 // per sector, counting the erase that wore it out
+	stats       Stats
+	ops         int // program and erase operations received while powered
+
+	cut      PowerCut // armed when cut.Op > 0
+	sinceArm int
+	off      bool
+}
+
+// New returns a fresh part of geometry g, fully erased. g must have been
+// validated (Uniform does it; a hand-built Geometry needs Validate); New
+// panics otherwise, as that is a programmer error.
+func New(g *Geometry, opts Options) *Device {
+	if len(g.Sectors()) == 0 {
+		panic("flashsim: New with a geometry that was not validated")
+	}
+	limit := opts.PageSize
+	if limit <= 0 {
+		limit = DefaultPageSize
+	}
+	d := &Device{
+		geo:         g,
+		pageSize:    pageSizeFor(g, limit),
+		endurance:   opts.Endurance,
+		bitErrors:   opts.ReadBitErrorRate,
+		rng:         opts.Rand,
+		eraseCounts: make([]uint32, len(g.Sectors())),
+	}
+	ws := int64(g.WriteSize)
+	if opts.NoSharing {
+		d.cells = newFlatCells(g.Size(), g.EraseValue)
+		if opts.WriteOnce {
+			d.written = newFlatCells(g.Size()/ws, 0)
+		}
+	} else {
+		d.cells = newPageTable(g.Size(), d.pageSize, g.EraseValue)
+		if opts.WriteOnce {
+			d.written = newPageTable(g.Size()/ws, d.pageSize/g.WriteSize, 0)
+		}
+	}
+	return d
+}
+
+// Clone returns an independent copy of d: same contents (sharing its pages),
+// geometry, options and counters, but disarmed and powered on. It costs one
+// copy of the page table. The clone does not share d's fault source, which
+// is not safe for concurrent use: it draws from a fixed seed until SetRand
+// gives it one. Clone only reads d, so several goroutines may clone the same
+// device at once as long as none of them uses it.
+func (d *Device) Clone() *Device {
+	c := *d
+	c.cells = d.cells.clone()
+	if d.written != nil {
+		c.written = d.written.clone()
+	}
+	c.eraseCounts = append([]uint32(nil), d.eraseCounts...)
+	c.rng = nil
+	c.cut = PowerCut{}
+	c.sinceArm = 0
+	c.off = false
+	return &c
+}
+
+// SetRand replaces the source that chooses d's faults (see Options.Rand).
+func (d *Device) SetRand(r *rand.Rand) { d.rng = r }
+
+// Geometry returns the part's geometry. It answers even with the power off.
+func (d *Device) Geometry() *Geometry { return d.geo }
+
+// PageSize is the sharing granularity the device uses, in bytes.
+func (d *Device) PageSize() int { return d.pageSize }
+
+// Stats returns the operation counters.
+func (d *Device) Stats() Stats { return d.stats }
+
+// Ops is the number of program and erase operations the part has received
+// while powered, rejected ones included. It is the operation count a power
+// cut sweep iterates over.
+func (d *Device) Ops() int { return d.ops }
+
+// EraseCount is the number of erase cycles sector i has gone through,
+// including a final one that wore it out. It returns 0 for an index outside
+// the part.
+func (d *Device) EraseCount(sector int) int {
+	if sector < 0 || sector >= len(d.eraseCounts) {
+		return 0
+	}
+	return int(d.eraseCounts[sector])
+}
+
+// Worn reports whether sector i has worn out (see Options.Endurance).
+func (d *Device) Worn(sector int) bool {
+	return d.endurance > 0 && d.EraseCount(sector) > d.endurance
+}
+
+// ReadAt reads len(p) bytes at off. It returns ErrOutOfBounds if the range
+// leaves the part and ErrPowerLoss while the power is off, both wrapped in
+// an *OpError; with Options.ReadBitErrorRate some returned bits may be
+// flipped.
+func (d *Device) ReadAt(p []byte, off int64) (int, error) {
+	n := int64(len(p))
+	if d.off {
+		return 0, &OpError{Op: "read", Off: off, Len: n, Err: ErrPowerLoss}
+	}
+	if !d.inBounds(off, n) {
+		return 0, &OpError{Op: "read", Off: off, Len: n, Err: ErrOutOfBounds}
+	}
+	d.cells.read(p, off)
+	d.stats.Reads++
+	d.stats.BytesRead += n
+	if d.bitErrors > 0 {
+		flipBits(p, d.bitErrors, d.rand())
+	}
+	return len(p), nil
+}
+
+// Program writes p at off. It fails, leaving the part unchanged, with an
+// *OpError wrapping ErrOutOfBounds, ErrMisaligned (off or len(p) not a
+// multiple of WriteSize), ErrWornOut (a target sector is worn) or
+// ErrNotErased (some target byte does not hold the erase value). A power
+// cut at this operation returns ErrPowerLoss; see ArmPowerCut for what it
+// leaves behind.
+func (d *Device) Program(off int64, p []byte) error {
+	n := int64(len(p))
+	if d.off {
+		return &OpError{Op: "program", Off: off, Len: n, Err: ErrPowerLoss}
+	}
+	kind, cut := d.countOp()
+	if err := d.checkProgram(off, p); err != nil {
+		if cut {
+			return d.powerLoss("program", off, n)
+		}
+		d.stats.Rejected++
+		return &OpError{Op: "program", Off: off, Len: n, Err: err}
+	}
+	if !cut {
+		d.program(off, p)
+		return nil
+	}
+	switch kind {
+	case CutAfter:
+		d.program(off, p)
+	case CutDuring:
+		d.tornProgram(off, p)
+	}
+	return d.powerLoss("program", off, n)
+}
+
+func (d *Device) checkProgram(off int64, p []byte) error {
+	n := int64(len(p))
+	ws := int64(d.geo.WriteSize)
+	switch {
+	case !d.inBounds(off, n):
+		return ErrOutOfBounds
+	case off%ws != 0 || n%ws != 0:
+		return ErrMisaligned
+	case n == 0:
+		return nil
+	case d.endurance > 0 && d.anyWorn(off, n):
+		return ErrWornOut
+	case !d.cells.isErased(off, n, d.geo.EraseValue):
+		return ErrNotErased
+	case d.written != nil && !d.written.isErased(off/ws, n/ws, 0):
+		return ErrNotErased
+	}
+	return nil
+}
+
+func (d *Device) program(off int64, p []byte) {
+	d.cells.write(off, p)
+	if d.written != nil {
+		ws := int64(d.geo.WriteSize)
+		markWritten(d.written, off/ws, int64(len(p))/ws)
+	}
+	d.stats.Programs++
+	d.stats.BytesProgrammed += int64(len(p))
+}
+
+// Erase sets [off, off+length) to the erase value. It fails, leaving the
+// part unchanged, with an *OpError wrapping ErrOutOfBounds or
+// ErrEraseBoundary (the range does not start and end on sector boundaries).
+// The sectors are erased in order: a sector past its endurance stops the
+// operation with ErrWornOut after the ones before it were erased, as a
+// power cut during a multi-sector erase does. A power cut at this operation
+// returns ErrPowerLoss; see ArmPowerCut for what it leaves behind.
+func (d *Device) Erase(off, length int64) error {
+	if d.off {
+		return &OpError{Op: "erase", Off: off, Len: length, Err: ErrPowerLoss}
+	}
+	kind, cut := d.countOp()
+	sectors, err := d.geo.SectorsIn(off, length)
+	if err != nil {
+		if cut {
+			return d.powerLoss("erase", off, length)
+		}
+		d.stats.Rejected++
+		return &OpError{Op: "erase", Off: off, Len: length, Err: err}
+	}
+	if cut && kind == CutBefore {
+		return d.powerLoss("erase", off, length)
+	}
+	torn := -1
+	if cut && kind == CutDuring && len(sectors) > 0 {
+		torn = d.rand().IntN(len(sectors))
+	}
+	for i, s := range sectors {
+		if d.endurance > 0 && int(d.eraseCounts[s.Index]) >= d.endurance {
+			if d.eraseCounts[s.Index] == uint32(d.endurance) {
+				d.eraseCounts[s.Index]++ // this attempt wears it out
+			}
+			if i == 0 {
+				d.stats.Rejected++ // nothing was erased
+			}
+			if cut {
+				return d.powerLoss("erase", off, length)
+			}
+			return &OpError{Op: "erase", Off: off, Len: length, Err: ErrWornOut}
+		}
+		if i == 0 {
+			d.stats.Erases++
+		}
+		d.eraseCounts[s.Index]++
+		d.stats.BytesErased += s.Size
+		if i == torn {
+			d.tornErase(s)
+			return d.powerLoss("erase", off, length)
+		}
+		d.cells.erase(s.Offset, s.Size)
+		if d.written != nil {
+			ws := int64(d.geo.WriteSize)
+			d.written.erase(s.Offset/ws, s.Size/ws)
+		}
+	}
+	if cut {
+		return d.powerLoss("erase", off, length)
+	}
+	return nil
+}
+
+func (d *Device) inBounds(off, n int64) bool {
+	return off >= 0 && n >= 0 && n <= d.geo.Size()-off
+}
+
+// anyWorn reports whether a worn sector overlaps [off, off+n), n > 0.
+func (d *Device) anyWorn(off, n int64) bool {
+	s, _ := d.geo.SectorAt(off)
+	for i := s.Index; i < len(d.geo.sectors) && d.geo.sectors[i].Offset < off+n; i++ {
+		if d.Worn(i) {
+			return true
+		}
+	}
+	return false
+}
+
+// unitsWritten is a run of "programmed" marks for the WriteOnce map.
+var unitsWritten = bytes.Repeat([]byte{1}, 1024)
+
+// markWritten marks n write units from unit as programmed.
+func markWritten(w cells, unit, n int64) {
+	for n > 0 {
+		k := min(n, int64(len(unitsWritten)))
+		w.write(unit, unitsWritten[:k])
+		unit += k
+		n -= k
+	}
+}
+
+// fixedSeed feeds the fault source of a device given none, so that such a
+// device is still reproducible.
+const fixedSeed1, fixedSeed2 = 0x666c617368, 0x73696d
+
+func (d *Device) rand() *rand.Rand {
+	if d.rng == nil {
+		d.rng = rand.New(rand.NewPCG(fixedSeed1, fixedSeed2))
+	}
+	return d.rng
+}

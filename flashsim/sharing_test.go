@@ -1,0 +1,329 @@
+package flashsim_test
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/fleetsim/fleetsim/flashsim"
+	"github.com/fleetsim/fleetsim/flashsim/flashtest"
+)
+
+// opScript decodes a byte string into flash operations, so that random
+// sequences and fuzz inputs drive the same model. Every decision takes one
+// byte; a script that runs out reads zeros.
+type opScript struct {
+	b []byte
+}
+
+func (s *opScript) next() int {
+	if len(s.b) == 0 {
+		return 0
+	}
+	v := s.b[0]
+	s.b = s.b[1:]
+	return int(v)
+}
+
+// lockstep runs the same operations on several devices that must agree: the
+// plain reference first, then shared-page ones. Each gets an identical fault
+// source, so faults agree too.
+type lockstep struct {
+	t    testing.TB
+	devs []*flashsim.Device
+	name []string
+	log  []string // operations so far, printed when they diverge
+}
+
+func newLockstep(t testing.TB, g *flashsim.Geometry, seed uint64, bitErrors float64, endurance int, writeOnce bool) *lockstep {
+	l := &lockstep{t: t}
+	for _, c := range []struct {
+		name string
+		opts flashsim.Options
+	}{
+		{"plain", flashsim.Options{NoSharing: true}},
+		{"shared", flashsim.Options{}},
+		{"shared-128B-pages", flashsim.Options{PageSize: 128}},
+	} {
+		c.opts.Rand = rand.New(rand.NewPCG(seed, 1))
+		c.opts.ReadBitErrorRate = bitErrors
+		c.opts.Endurance = endurance
+		c.opts.WriteOnce = writeOnce
+		l.devs = append(l.devs, flashsim.New(g, c.opts))
+		l.name = append(l.name, c.name)
+	}
+	return l
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return err.Error()
+}
+
+// result is what one device answered to one operation, and its state after.
+type result struct {
+	answer string // error text, or read count, bytes and error
+	off    bool
+	ops    int
+	stats  flashsim.Stats
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("%q off=%v ops=%d stats=%+v", r.answer, r.off, r.ops, r.stats)
+}
+
+// agree fails unless every device produced what the reference did.
+func (l *lockstep) agree(what string, results []result) {
+	l.t.Helper()
+	for i := 1; i < len(results); i++ {
+		if results[i] != results[0] {
+			l.t.Fatalf("%s: %s got %v, %s got %v\noperations:\n%s", what, l.name[0], results[0], l.name[i], results[i], joinLines(l.log))
+		}
+	}
+}
+
+func joinLines(s []string) string {
+	var b bytes.Buffer
+	for _, x := range s {
+		b.WriteString("  " + x + "\n")
+	}
+	return b.String()
+}
+
+// run applies the script to every device, comparing every result.
+func (l *lockstep) run(s *opScript, maxOps int) {
+	l.t.Helper()
+	g := l.devs[0].Geometry()
+	size := g.Size()
+	ws := int64(g.WriteSize)
+	sectors := g.Sectors()
+	results := make([]result, len(l.devs))
+	for n := 0; n < maxOps && len(s.b) > 0; n++ {
+		var what string
+		var apply func(d *flashsim.Device) string
+		switch s.next() % 8 {
+		case 0, 1, 2: // program, usually aligned and in bounds
+			off := int64(s.next()<<8|s.next()) % (size + 64)
+			length := int64(s.next()%40) * ws
+			if s.next()%8 != 0 {
+				off -= off % ws
+			}
+			if s.next()%16 == 0 {
+				length += int64(s.next() % 4)
+			}
+			data := flashtest.Pattern(int(length), byte(s.next()), g.EraseValue)
+			if k := s.next(); k%4 == 0 && len(data) > 0 {
+				data[k%len(data)] = g.EraseValue // programs may write erase-value bytes
+			}
+			what = fmt.Sprintf("Program(0x%x, %d bytes)", off, len(data))
+			apply = func(d *flashsim.Device) string { return errString(d.Program(off, data)) }
+		case 3: // erase a run of sectors, sometimes off its boundaries
+			first := s.next() % len(sectors)
+			count := 1 + s.next()%3
+			last := min(first+count, len(sectors)) - 1
+			off := sectors[first].Offset
+			length := sectors[last].Offset + sectors[last].Size - off
+			if s.next()%8 == 0 {
+				length -= int64(s.next()%16+1) * ws
+			}
+			what = fmt.Sprintf("Erase(0x%x, 0x%x)", off, length)
+			apply = func(d *flashsim.Device) string { return errString(d.Erase(off, length)) }
+		case 4: // read anywhere, any length
+			off := int64(s.next()<<8|s.next()) % (size + 16)
+			length := int64(s.next() * 3)
+			what = fmt.Sprintf("ReadAt(0x%x, %d bytes)", off, length)
+			apply = func(d *flashsim.Device) string {
+				b := make([]byte, length)
+				n, err := d.ReadAt(b, off)
+				return fmt.Sprint(n, " ", errString(err), " ", string(b))
+			}
+		case 5: // arm a cut a few ops ahead
+			c := flashsim.PowerCut{Op: 1 + s.next()%4, Kind: flashsim.CutKind(s.next() % 3)}
+			what = fmt.Sprintf("ArmPowerCut(%v)", c)
+			apply = func(d *flashsim.Device) string { d.ArmPowerCut(c); return "" }
+		case 6:
+			what = "PowerOn()"
+			apply = func(d *flashsim.Device) string { d.PowerOn(); return "" }
+		case 7: // continue on a clone, dropping the original
+			seed := uint64(s.next())
+			what = fmt.Sprintf("Clone+SetRand(%d)", seed)
+			for i, d := range l.devs {
+				l.devs[i] = d.Clone()
+				l.devs[i].SetRand(rand.New(rand.NewPCG(seed, 2)))
+			}
+			apply = func(d *flashsim.Device) string { return "" }
+		}
+		l.log = append(l.log, what)
+		for i, d := range l.devs {
+			results[i] = result{answer: apply(d), off: d.PoweredOff(), ops: d.Ops(), stats: d.Stats()}
+		}
+		l.agree(what, results)
+	}
+	l.compareContents()
+}
+
+func (l *lockstep) compareContents() {
+	l.t.Helper()
+	results := make([]result, len(l.devs))
+	for i, d := range l.devs {
+		d.PowerOn()
+		d.SetRand(rand.New(rand.NewPCG(0, 0)))
+		b := make([]byte, d.Geometry().Size())
+		_, err := d.ReadAt(b, 0)
+		wear := make([]int, len(d.Geometry().Sectors()))
+		for s := range wear {
+			wear[s] = d.EraseCount(s)
+		}
+		results[i] = result{answer: fmt.Sprint(errString(err), " wear=", wear, " ", string(b))}
+	}
+	l.agree("final contents", results)
+}
+
+// fuzzGeometry mixes sector sizes so that erases cross pages and sizes.
+func fuzzGeometry(t testing.TB, ev byte) *flashsim.Geometry {
+	return flashtest.Geometry(t, []flashsim.Region{{Count: 2, Size: 512}, {Count: 1, Size: 1024}, {Count: 2, Size: 2048}}, 4, ev)
+}
+
+// TestSharedMatchesPlain runs random operation sequences, power cuts, wear
+// and clones included, on the plain reference and on shared-page devices,
+// and compares every result and the final contents (style.md point 6).
+func TestSharedMatchesPlain(t *testing.T) {
+	for seed := uint64(0); seed < 40; seed++ {
+		ev := flashtest.EraseValues[seed%2]
+		bitErrors := 0.0
+		if seed%5 == 4 {
+			bitErrors = 1e-3
+		}
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(seed, 99))
+			script := make([]byte, 8000)
+			for i := range script {
+				script[i] = byte(r.Uint32())
+			}
+			l := newLockstep(t, fuzzGeometry(t, ev), seed, bitErrors, 6, seed%3 == 2)
+			l.run(&opScript{b: script}, 1000)
+		})
+	}
+}
+
+// fuzzScriptMax bounds the script a fuzz input is read as. The fuzzer's
+// minimizer tries a number of candidates quadratic in the input's length, so
+// short, cheap inputs keep it from running past -fuzztime; long sequences are
+// TestSharedMatchesPlain's job.
+const fuzzScriptMax = 64
+
+// FuzzSharedMatchesPlain: any operation sequence gives the same results on
+// shared pages as on the plain reference, and nothing panics.
+func FuzzSharedMatchesPlain(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 10, 1, 5, 0, 4, 0, 0, 20})
+	f.Add([]byte{5, 1, 2, 0, 0, 16, 8, 1, 0, 0, 6, 3, 0, 0, 1, 1})
+	f.Add([]byte{3, 2, 2, 0, 5, 0, 2, 3, 0, 1, 0, 7, 9, 4, 0, 0, 255})
+	f.Add(bytes.Repeat([]byte{3, 4, 0, 0}, 20))
+	f.Fuzz(func(t *testing.T, script []byte) {
+		ev := byte(0xFF)
+		if len(script) > 0 && script[0]&0x80 != 0 {
+			ev = 0
+		}
+		l := newLockstep(t, fuzzGeometry(t, ev), 7, 0, 2, len(script) > 1 && script[1]&0x80 != 0)
+		l.run(&opScript{b: script[:min(len(script), fuzzScriptMax)]}, fuzzScriptMax)
+	})
+}
+
+// TestConcurrentDevicesSharePages has many goroutines clone one prepared
+// device and write both common and private content; run with -race it
+// checks the shared store is safe across goroutines, and it checks that no
+// device sees another's bytes.
+func TestConcurrentDevicesSharePages(t *testing.T) {
+	g := flashtest.Geometry(t, []flashsim.Region{{Count: 16, Size: 4096}}, 8, 0xFF)
+	base := flashsim.New(g, flashsim.Options{})
+	common := flashtest.Pattern(8*4096, 1, 0xFF)
+	mustOK(t, base.Program(0, common))
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				d := base.Clone()
+				own := flashtest.Pattern(4096, byte(w*20+i), 0xFF)
+				shared := flashtest.Pattern(4096, 200, 0xFF)
+				if err := d.Program(8*4096, own); err != nil {
+					errs <- err
+					return
+				}
+				if err := d.Program(9*4096+256, shared[:256]); err != nil {
+					errs <- err
+					return
+				}
+				if err := d.Erase(0, 4096); err != nil {
+					errs <- err
+					return
+				}
+				got := make([]byte, g.Size())
+				if _, err := d.ReadAt(got, 0); err != nil {
+					errs <- err
+					return
+				}
+				want := bytes.Repeat([]byte{0xFF}, int(g.Size()))
+				copy(want[4096:], common[4096:])
+				copy(want[8*4096:], own)
+				copy(want[9*4096+256:], shared[:256])
+				if !bytes.Equal(got, want) {
+					errs <- fmt.Errorf("worker %d device %d: contents differ", w, i)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if got := make([]byte, 8*4096); func() bool { _, _ = base.ReadAt(got, 0); return !bytes.Equal(got, common) }() {
+		t.Fatal("clones changed the base device")
+	}
+}
+
+// TestPagesAreReclaimed: pages no device holds are garbage collected. 4 MiB
+// of distinct content is written and dropped; the heap must come back to
+// within a small margin of where it was.
+func TestPagesAreReclaimed(t *testing.T) {
+	g := flashtest.Geometry(t, []flashsim.Region{{Count: 256, Size: 4096}}, 8, 0xFF)
+	heap := func() int64 {
+		var m runtime.MemStats
+		for i := 0; i < 3; i++ {
+			runtime.GC() // unique drops a dead entry after the GC that frees it
+		}
+		runtime.ReadMemStats(&m)
+		return int64(m.HeapAlloc)
+	}
+	fill := func(seed uint64) *flashsim.Device {
+		d := flashsim.New(g, flashsim.Options{})
+		r := rand.New(rand.NewPCG(seed, 0))
+		buf := make([]byte, g.Size())
+		for i := range buf {
+			buf[i] = byte(r.Uint32() | 1) // never 0xFF-only pages: all distinct
+		}
+		mustOK(t, d.Program(0, buf))
+		return d
+	}
+	base := heap()
+	held := func() int64 {
+		devs := []*flashsim.Device{fill(1), fill(2), fill(3), fill(4)}
+		defer runtime.KeepAlive(devs)
+		return heap() - base
+	}()
+	if held < 7<<19 {
+		t.Fatalf("4 devices of 1 MiB distinct content hold only %d bytes of heap; the test measures nothing", held)
+	}
+	if after := heap() - base; after > 1<<20 {
+		t.Fatalf("after dropping every device %d bytes stay on the heap (were %d): pages are not reclaimed", after, held)
+	}
+}
