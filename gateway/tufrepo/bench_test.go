@@ -1,0 +1,47 @@
+package tufrepo
+
+import (
+	"strconv"
+	"testing"
+)
+
+// BenchmarkAddTarget measures adding one target to a tag that already lists
+// n targets: rebuilding and re-signing targets.json, snapshot.json and
+// timestamp.json. Each iteration's target is pruned again with the timer
+// stopped, so the repository stays at n targets.
+func BenchmarkAddTarget(b *testing.B) {
+	for _, n := range []int{50, 1000} {
+		b.Run("targets="+strconv.Itoa(n), func(b *testing.B) {
+			setup, err := GenerateSetup(KeyEd25519, seeded(1))
+			if err != nil {
+				b.Fatal(err)
+			}
+			// No buffer warnings: a 1000-target view is far beyond an
+			// MCU's buffer, which is not what is measured here.
+			r, _, err := New(t0, Config{DeviceBuffer: 1 << 30}, setup)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i := 1; i <= n; i++ {
+				v := strconv.Itoa(i)
+				if _, err := r.AddTarget(t0, NewTarget("MIMXRT1060-EVK", v, []string{"devel"}, []byte(v))); err != nil {
+					b.Fatal(err)
+				}
+			}
+			f, _ := r.Fetch("devel", "targets.json")
+			b.ReportMetric(float64(len(f.Data)), "targets.json-bytes")
+			next := NewTarget("MIMXRT1060-EVK", strconv.Itoa(n+1), []string{"devel"}, []byte("next"))
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := r.AddTarget(t0, next); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if _, err := r.RemoveTargets(t0, next.Name()); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		})
+	}
+}

@@ -1,0 +1,492 @@
+package tufrepo
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+)
+
+// The data directory:
+//
+//	config.json              the Config (expiries, limits, offline root)
+//	manifest.json            which stored file is served under which name
+//	metadata/<sha256>.json   served files, named by the SHA-256 of their bytes
+//	keys/<keyid>.pem         held private keys, PKCS #8 PEM, mode 0600
+//
+// Every file is written to a temporary name and renamed into place. An
+// operation writes its new metadata files and keys first and the manifest
+// last, so the rename of manifest.json is the one atomic step that publishes
+// a new timestamp, snapshot and targets together; a crash before it leaves
+// the previous repository intact, and files nobody references are removed
+// afterwards.
+const (
+	configFile   = "config.json"
+	manifestFile = "manifest.json"
+	metadataDir  = "metadata"
+	keysDir      = "keys"
+	storeFormat  = 1
+)
+
+type storedConfig struct {
+	Format             int   `json:"format"`
+	RootExpiry         int64 `json:"root_expiry_seconds"`
+	TargetsExpiry      int64 `json:"targets_expiry_seconds"`
+	SnapshotExpiry     int64 `json:"snapshot_expiry_seconds"`
+	TimestampExpiry    int64 `json:"timestamp_expiry_seconds"`
+	DeviceBuffer       int   `json:"device_buffer"`
+	MaxSignatures      int   `json:"max_signatures"`
+	ConsistentSnapshot bool  `json:"consistent_snapshot"`
+	OfflineRoot        bool  `json:"offline_root"`
+}
+
+type manifest struct {
+	Format int `json:"format"`
+	// Roots are the SHA-256 of {N}.root.json at index N-1.
+	Roots []string `json:"roots"`
+	// Tags map each tag to its served names and their SHA-256.
+	Tags map[string]map[string]string `json:"tags"`
+}
+
+type dirStore struct {
+	dir     string
+	objects map[string]bool // SHA-256 of files under metadata/
+	keys    map[string]bool // key IDs under keys/
+	// write is writeAtomic; tests replace it to fail at a chosen write,
+	// as a crash or a full disk would.
+	write func(path string, data []byte, perm fs.FileMode) error
+}
+
+func newDirStore(dir string) *dirStore {
+	return &dirStore{dir: dir, objects: map[string]bool{}, keys: map[string]bool{}, write: writeAtomic}
+}
+
+// Create creates a repository like New and stores it in dir, which must not
+// hold one already (it is created if missing). The directory's layout is
+// described in the package's dir.go.
+//
+// Errors: as New; ErrExists; file system errors.
+func Create(dir string, now time.Time, cfg Config, setup Setup) (*Repo, []Warning, error) {
+	if _, err := os.Stat(filepath.Join(dir, configFile)); err == nil {
+		return nil, nil, fmt.Errorf("%w: %s", ErrExists, dir)
+	}
+	r, ws, err := New(now, cfg, setup)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, d := range []string{dir, filepath.Join(dir, metadataDir)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, nil, err
+		}
+	}
+	// Keys never sit in a directory others can list.
+	if err := os.MkdirAll(filepath.Join(dir, keysDir), 0o700); err != nil {
+		return nil, nil, err
+	}
+	c := r.cfg
+	sc := storedConfig{
+		Format:     storeFormat,
+		RootExpiry: int64(c.Expiry.Root / time.Second), TargetsExpiry: int64(c.Expiry.Targets / time.Second),
+		SnapshotExpiry: int64(c.Expiry.Snapshot / time.Second), TimestampExpiry: int64(c.Expiry.Timestamp / time.Second),
+		DeviceBuffer: c.DeviceBuffer, MaxSignatures: c.MaxSignatures,
+		ConsistentSnapshot: c.ConsistentSnapshot, OfflineRoot: r.offlineRoot,
+	}
+	data, err := json.MarshalIndent(sc, "", "  ")
+	if err != nil {
+		return nil, nil, err
+	}
+	d := newDirStore(dir)
+	if err := d.save(r.st); err != nil {
+		return nil, nil, err
+	}
+	// config.json goes last: its presence marks a complete repository.
+	if err := writeAtomic(filepath.Join(dir, configFile), append(data, '\n'), 0o644); err != nil {
+		return nil, nil, err
+	}
+	r.disk = d
+	return r, ws, nil
+}
+
+// writeAtomic writes data to path through a temporary file in the same
+// directory, synced before the rename and the directory synced after, so
+// path holds either its old or its new content after a crash.
+func writeAtomic(path string, data []byte, perm fs.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(perm); err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	ok = true
+	if d, err := os.Open(dir); err == nil {
+		// Best effort: not every file system can sync a directory.
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// save stores st: new metadata files and keys, then the manifest, then the
+// removal of what st no longer references.
+func (d *dirStore) save(st *state) error {
+	m := manifest{Format: storeFormat, Tags: map[string]map[string]string{}}
+	refs := map[string][]byte{}
+	for _, rv := range st.roots {
+		m.Roots = append(m.Roots, rv.file.SHA256)
+		refs[rv.file.SHA256] = rv.file.Data
+	}
+	for tag, v := range st.views {
+		names := map[string]string{}
+		for _, f := range append([]File{v.timestamp.file, v.snapshot.file, v.targets.file}, v.history...) {
+			names[f.Name] = f.SHA256
+			refs[f.SHA256] = f.Data
+		}
+		m.Tags[tag] = names
+	}
+	for _, sum := range sortedKeys(refs) {
+		if d.objects[sum] {
+			continue
+		}
+		if err := d.write(filepath.Join(d.dir, metadataDir, sum+".json"), refs[sum], 0o644); err != nil {
+			return err
+		}
+		d.objects[sum] = true
+	}
+	for _, id := range sortedKeys(st.keys) {
+		if d.keys[id] {
+			continue
+		}
+		if err := d.write(filepath.Join(d.dir, keysDir, id+".pem"), st.keys[id].MarshalPEM(), 0o600); err != nil {
+			return err
+		}
+		d.keys[id] = true
+	}
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := d.write(filepath.Join(d.dir, manifestFile), append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	// The new state is published; what follows is clean-up, and a file it
+	// fails to remove is only litter, retried on the next save.
+	for _, sum := range sortedKeys(d.objects) {
+		if _, ok := refs[sum]; !ok {
+			if err := os.Remove(filepath.Join(d.dir, metadataDir, sum+".json")); err == nil || errors.Is(err, fs.ErrNotExist) {
+				delete(d.objects, sum)
+			}
+		}
+	}
+	for _, id := range sortedKeys(d.keys) {
+		if _, ok := st.keys[id]; !ok {
+			if err := os.Remove(filepath.Join(d.dir, keysDir, id+".pem")); err == nil || errors.Is(err, fs.ErrNotExist) {
+				delete(d.keys, id)
+			}
+		}
+	}
+	return nil
+}
+
+// Open loads the repository stored in dir. The served files are the stored
+// bytes, so they are byte-identical to what was served before. random is the
+// Config.Random source (needed only for RSA keys; it is never stored).
+//
+// Errors: ErrCorrupt (a *CorruptError naming the file) for stored data that
+// does not load back; file system errors (fs.ErrNotExist when dir holds no
+// repository).
+func Open(dir string, random io.Reader) (*Repo, error) {
+	data, err := os.ReadFile(filepath.Join(dir, configFile))
+	if err != nil {
+		return nil, err
+	}
+	var sc storedConfig
+	if err := strictUnmarshal(data, &sc); err != nil {
+		return nil, &CorruptError{File: configFile, Reason: err.Error()}
+	}
+	if sc.Format != storeFormat {
+		return nil, &CorruptError{File: configFile, Reason: "unknown format " + strconv.Itoa(sc.Format)}
+	}
+	cfg := Config{
+		Expiry: Expiry{
+			Root: time.Duration(sc.RootExpiry) * time.Second, Targets: time.Duration(sc.TargetsExpiry) * time.Second,
+			Snapshot: time.Duration(sc.SnapshotExpiry) * time.Second, Timestamp: time.Duration(sc.TimestampExpiry) * time.Second,
+		},
+		DeviceBuffer: sc.DeviceBuffer, MaxSignatures: sc.MaxSignatures, ConsistentSnapshot: sc.ConsistentSnapshot, Random: random,
+	}
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, &CorruptError{File: configFile, Reason: err.Error()}
+	}
+	mdata, err := os.ReadFile(filepath.Join(dir, manifestFile))
+	if err != nil {
+		return nil, err
+	}
+	d := newDirStore(dir)
+	read := func(sum string) ([]byte, error) {
+		b, err := os.ReadFile(filepath.Join(dir, metadataDir, sum+".json"))
+		if err != nil {
+			return nil, err
+		}
+		d.objects[sum] = true
+		return b, nil
+	}
+	keys := map[string]*PrivateKey{}
+	entries, err := os.ReadDir(filepath.Join(dir, keysDir))
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		id, ok := strings.CutSuffix(e.Name(), ".pem")
+		if !ok || e.IsDir() {
+			continue
+		}
+		kb, err := os.ReadFile(filepath.Join(dir, keysDir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		k, err := ParsePrivateKey(kb)
+		if err != nil {
+			return nil, &CorruptError{File: filepath.Join(keysDir, e.Name()), Reason: err.Error()}
+		}
+		if k.id != id {
+			return nil, &CorruptError{File: filepath.Join(keysDir, e.Name()), Reason: "key ID is " + k.id}
+		}
+		keys[id] = k
+		d.keys[id] = true
+	}
+	st, err := loadState(mdata, read, keys)
+	if err != nil {
+		return nil, err
+	}
+	// A key file the latest root does not list is left over from an
+	// operation that failed before its manifest was written (or from a
+	// retired key whose removal failed): do not hold it. It stays in
+	// d.keys, so the next save removes the file.
+	for id := range st.keys {
+		if _, ok := st.root().signed.Keys[id]; !ok {
+			delete(st.keys, id)
+		}
+	}
+	return &Repo{cfg: cfg, offlineRoot: sc.OfflineRoot, st: st, disk: d}, nil
+}
+
+func strictUnmarshal(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
+
+// loadState rebuilds the state from a manifest and the stored files it names
+// (read by SHA-256). It checks what a device would trip over: each file's
+// hash, the root chain's versions, and that every timestamp describes its
+// snapshot and every snapshot its targets.
+func loadState(mdata []byte, read func(sum string) ([]byte, error), keys map[string]*PrivateKey) (*state, error) {
+	var m manifest
+	if err := strictUnmarshal(mdata, &m); err != nil {
+		return nil, &CorruptError{File: manifestFile, Reason: err.Error()}
+	}
+	if m.Format != storeFormat || len(m.Roots) == 0 {
+		return nil, &CorruptError{File: manifestFile, Reason: "unknown format or no root"}
+	}
+	st := &state{keys: keys, targets: map[string]*targetRec{}, views: map[string]*view{}}
+	load := func(name, sum string) (File, error) {
+		if len(sum) != 64 {
+			return File{}, &CorruptError{File: name, Reason: "bad hash in manifest"}
+		}
+		if _, err := hex.DecodeString(sum); err != nil {
+			return File{}, &CorruptError{File: name, Reason: "bad hash in manifest"}
+		}
+		b, err := read(sum)
+		if err != nil {
+			return File{}, &CorruptError{File: name, Reason: err.Error()}
+		}
+		f := newFile(name, b, 0)
+		if f.SHA256 != sum {
+			return File{}, &CorruptError{File: name, Reason: "content does not match its hash"}
+		}
+		return f, nil
+	}
+	for i, sum := range m.Roots {
+		name := strconv.Itoa(i+1) + ".root.json"
+		f, err := load(name, sum)
+		if err != nil {
+			return nil, err
+		}
+		md, err := parseMetadata[metadata.RootType](name, f.Data)
+		if err != nil {
+			return nil, err
+		}
+		if md.Signed.Version != int64(i+1) {
+			return nil, &CorruptError{File: name, Reason: "holds root version " + strconv.FormatInt(md.Signed.Version, 10)}
+		}
+		for _, role := range allRoles {
+			if md.Signed.Roles[string(role)] == nil {
+				return nil, &CorruptError{File: name, Reason: "no " + string(role) + " role"}
+			}
+		}
+		f.Signatures = len(md.Signatures)
+		st.roots = append(st.roots, rootVersion{signed: md.Signed, file: f})
+	}
+	for _, tag := range sortedKeys(m.Tags) {
+		if !validName(tag) {
+			return nil, &CorruptError{File: manifestFile, Reason: "bad tag " + strconv.Quote(tag)}
+		}
+		names := m.Tags[tag]
+		v := &view{tag: tag}
+		for _, name := range sortedKeys(names) {
+			f, err := load(name, names[name])
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case name == "targets.json":
+				md, err := parseMetadata[metadata.TargetsType](name, f.Data)
+				if err != nil {
+					return nil, err
+				}
+				f.Signatures = len(md.Signatures)
+				v.targets = signedFile{version: md.Signed.Version, expires: md.Signed.Expires, file: f}
+				for tname, tf := range md.Signed.Targets {
+					t, err := targetFromEntry(tname, tf)
+					if err != nil {
+						return nil, &CorruptError{File: tag + "/" + name, Reason: err.Error()}
+					}
+					if !t.hasTag(tag) {
+						return nil, &CorruptError{File: tag + "/" + name, Reason: tname + " does not carry the tag"}
+					}
+					if rec, ok := st.targets[tname]; ok {
+						if !rec.t.equal(t) {
+							return nil, &CorruptError{File: tag + "/" + name, Reason: tname + " differs between tags"}
+						}
+						continue
+					}
+					rec, err := newTargetRec(t)
+					if err != nil {
+						return nil, &CorruptError{File: tag + "/" + name, Reason: err.Error()}
+					}
+					st.targets[tname] = rec
+				}
+			case name == "snapshot.json":
+				md, err := parseMetadata[metadata.SnapshotType](name, f.Data)
+				if err != nil {
+					return nil, err
+				}
+				f.Signatures = len(md.Signatures)
+				v.snapshot = signedFile{version: md.Signed.Version, expires: md.Signed.Expires, file: f}
+			case name == "timestamp.json":
+				md, err := parseMetadata[metadata.TimestampType](name, f.Data)
+				if err != nil {
+					return nil, err
+				}
+				f.Signatures = len(md.Signatures)
+				v.timestamp = signedFile{version: md.Signed.Version, expires: md.Signed.Expires, file: f}
+			case isVersioned(name, "targets.json"), isVersioned(name, "snapshot.json"):
+				v.history = append(v.history, f)
+			default:
+				return nil, &CorruptError{File: manifestFile, Reason: "unexpected file " + strconv.Quote(name)}
+			}
+		}
+		if v.targets.file.Data == nil || v.snapshot.file.Data == nil || v.timestamp.file.Data == nil {
+			return nil, &CorruptError{File: manifestFile, Reason: "tag " + tag + " lacks a role"}
+		}
+		// Versioned copies in version order, as addHistory keeps them.
+		slices.SortStableFunc(v.history, func(a, b File) int {
+			na, _ := strconv.ParseInt(strings.SplitN(a.Name, ".", 2)[0], 10, 64)
+			nb, _ := strconv.ParseInt(strings.SplitN(b.Name, ".", 2)[0], 10, 64)
+			return int(na - nb)
+		})
+		if err := checkChain(tag, v); err != nil {
+			return nil, err
+		}
+		st.views[tag] = v
+	}
+	// Every tag a target carries has a view: targets were only ever
+	// published through their tags' views.
+	for name, rec := range st.targets {
+		for _, tag := range rec.t.Tags {
+			if _, ok := st.views[tag]; !ok {
+				return nil, &CorruptError{File: manifestFile, Reason: name + " carries tag " + tag + " that has no view"}
+			}
+		}
+	}
+	return st, nil
+}
+
+func isVersioned(name, base string) bool {
+	n, ok := strings.CutSuffix(name, "."+base)
+	if !ok || n == "" || n[0] == '0' {
+		return false
+	}
+	_, err := strconv.ParseUint(n, 10, 62)
+	return err == nil
+}
+
+// checkChain verifies that timestamp → snapshot → targets describe each
+// other by version, length and hash.
+func checkChain(tag string, v *view) error {
+	ts, err := parseMetadata[metadata.TimestampType]("timestamp.json", v.timestamp.file.Data)
+	if err != nil {
+		return err
+	}
+	if mf := ts.Signed.Meta["snapshot.json"]; mf == nil || mf.Version != v.snapshot.version || mf.VerifyLengthHashes(v.snapshot.file.Data) != nil {
+		return &CorruptError{File: tag + "/timestamp.json", Reason: "does not describe snapshot.json"}
+	}
+	sn, err := parseMetadata[metadata.SnapshotType]("snapshot.json", v.snapshot.file.Data)
+	if err != nil {
+		return err
+	}
+	if mf := sn.Signed.Meta["targets.json"]; mf == nil || mf.Version != v.targets.version || mf.VerifyLengthHashes(v.targets.file.Data) != nil {
+		return &CorruptError{File: tag + "/snapshot.json", Reason: "does not describe targets.json"}
+	}
+	return nil
+}
+
+// parseMetadata reads a stored metadata file with go-tuf's parser (which
+// also checks _type and duplicate signatures).
+func parseMetadata[T metadata.Roles](name string, data []byte) (md *metadata.Metadata[T], err error) {
+	// go-tuf's JSON handling is not ours to vouch for against arbitrary
+	// bytes; a stored file that trips it is corrupt, not a crash.
+	defer func() {
+		if p := recover(); p != nil {
+			md, err = nil, &CorruptError{File: name, Reason: fmt.Sprint("unparseable: ", p)}
+		}
+	}()
+	md, err = (&metadata.Metadata[T]{}).FromBytes(data)
+	if err != nil {
+		return nil, &CorruptError{File: name, Reason: err.Error()}
+	}
+	return md, nil
+}

@@ -1,0 +1,875 @@
+package tufrepo
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+)
+
+// consistentHistory is how many versions of snapshot.json and targets.json
+// stay servable as {N}.snapshot.json / {N}.targets.json with consistent
+// snapshots on: a client that read an older timestamp a moment before an
+// update can still finish its refresh.
+const consistentHistory = 3
+
+// RoleKeys are the keys of one role and how many of them must sign.
+type RoleKeys struct {
+	Keys []*PrivateKey
+	// Threshold is the number of signatures root demands; 0 means 1.
+	Threshold int
+}
+
+// Setup holds the keys a new repository starts with.
+type Setup struct {
+	Root, Targets, Snapshot, Timestamp RoleKeys
+	// OfflineRoot keeps the root keys out of the repository (and out of
+	// the data directory): they sign root version 1 and are then
+	// forgotten. Operations that re-sign root take them as arguments.
+	OfflineRoot bool
+}
+
+// GenerateSetup makes one new key of type t per role, threshold 1, with the
+// root key held by the repository: the set-up of tests and simulations.
+//
+// Errors: ErrBadKey as GenerateKey.
+func GenerateSetup(t KeyType, random io.Reader) (Setup, error) {
+	var s Setup
+	for _, rk := range []*RoleKeys{&s.Root, &s.Targets, &s.Snapshot, &s.Timestamp} {
+		k, err := GenerateKey(t, random)
+		if err != nil {
+			return Setup{}, err
+		}
+		*rk = RoleKeys{Keys: []*PrivateKey{k}, Threshold: 1}
+	}
+	return s, nil
+}
+
+func (s Setup) role(r Role) RoleKeys {
+	switch r {
+	case RoleRoot:
+		return s.Root
+	case RoleTargets:
+		return s.Targets
+	case RoleSnapshot:
+		return s.Snapshot
+	default:
+		return s.Timestamp
+	}
+}
+
+// signedFile is a role's current metadata in a view.
+type signedFile struct {
+	version int64
+	expires time.Time
+	file    File
+}
+
+// view is one tag's targets, snapshot and timestamp.
+type view struct {
+	tag                          string
+	targets, snapshot, timestamp signedFile
+	// history holds {N}.targets.json and {N}.snapshot.json, oldest first,
+	// when consistent snapshots are on.
+	history []File
+}
+
+type rootVersion struct {
+	signed metadata.RootType
+	file   File
+}
+
+type targetRec struct {
+	t Target
+	// canon is the canonical JSON of the target's entry in targets.json,
+	// encoded once when the target is added.
+	canon []byte
+}
+
+func newTargetRec(t Target) (*targetRec, error) {
+	c, err := canonical(t.entry())
+	if err != nil {
+		return nil, err
+	}
+	return &targetRec{t: t, canon: c}, nil
+}
+
+// state is everything an operation changes. Operations work on a clone and
+// swap it in only after it is stored, so a failed operation changes nothing
+// and readers never see half an update.
+type state struct {
+	roots   []rootVersion
+	keys    map[string]*PrivateKey // keys the repository holds, by key ID
+	targets map[string]*targetRec
+	views   map[string]*view
+}
+
+func (s *state) clone() *state {
+	return &state{
+		roots:   s.roots[:len(s.roots):len(s.roots)],
+		keys:    maps.Clone(s.keys),
+		targets: maps.Clone(s.targets),
+		views:   maps.Clone(s.views),
+	}
+}
+
+func (s *state) root() *rootVersion { return &s.roots[len(s.roots)-1] }
+
+// Repo is a signed TUF repository with one view per device tag. It is safe
+// for concurrent use: fetches run in parallel with each other and see either
+// the state before an operation or the one after it.
+type Repo struct {
+	mu          sync.RWMutex
+	cfg         Config
+	offlineRoot bool
+	st          *state
+	disk        *dirStore // nil for a repository in memory
+}
+
+// New creates a repository in memory, with root version 1 signed at now and
+// no tags yet. Nothing is written anywhere: the simulator's and tests' form.
+//
+// Errors: ErrBadConfig, ErrBadKey (empty role, threshold out of range,
+// duplicate key), ErrMissingKeys never (all keys are given).
+func New(now time.Time, cfg Config, setup Setup) (*Repo, []Warning, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, nil, err
+	}
+	r := &Repo{cfg: cfg, offlineRoot: setup.OfflineRoot, st: &state{keys: map[string]*PrivateKey{}, targets: map[string]*targetRec{}, views: map[string]*view{}}}
+	signed := metadata.RootType{
+		Type:               metadata.ROOT,
+		SpecVersion:        metadata.SPECIFICATION_VERSION,
+		ConsistentSnapshot: cfg.ConsistentSnapshot,
+		Version:            1,
+		Expires:            expiresAt(now, cfg.Expiry.Root),
+		Keys:               map[string]*metadata.Key{},
+		Roles:              map[string]*metadata.Role{},
+	}
+	for _, role := range allRoles {
+		rk := setup.role(role)
+		ids, err := checkRoleKeys(role, rk.Keys, &rk.Threshold)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, k := range rk.Keys {
+			signed.Keys[k.id] = k.Public()
+			if role != RoleRoot || !setup.OfflineRoot {
+				r.st.keys[k.id] = k
+			}
+		}
+		signed.Roles[string(role)] = &metadata.Role{KeyIDs: ids, Threshold: rk.Threshold}
+	}
+	f, err := signFile("1.root.json", signed, setup.Root.Keys, cfg.Random)
+	if err != nil {
+		return nil, nil, err
+	}
+	r.st.roots = []rootVersion{{signed: signed, file: f}}
+	return r, cfg.fileWarnings("", RoleRoot, f), nil
+}
+
+// checkRoleKeys validates one role's keys and returns their sorted IDs;
+// a zero threshold becomes 1.
+func checkRoleKeys(role Role, keys []*PrivateKey, threshold *int) ([]string, error) {
+	if len(keys) == 0 {
+		return nil, badKey("role %s has no keys", role)
+	}
+	if *threshold == 0 {
+		*threshold = 1
+	}
+	if *threshold < 1 || *threshold > len(keys) {
+		return nil, badKey("role %s: threshold %d with %d keys", role, *threshold, len(keys))
+	}
+	ids := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if k == nil {
+			return nil, badKey("role %s: nil key", role)
+		}
+		if slices.Contains(ids, k.id) {
+			return nil, badKey("role %s: key %s given twice", role, k.id)
+		}
+		ids = append(ids, k.id)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// Config returns the repository's configuration with defaults filled in.
+func (r *Repo) Config() Config {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.cfg
+}
+
+// signers returns the keys from held and extra that sign role under root,
+// or a *KeysError when they cannot meet its threshold.
+func signers(role Role, root *metadata.RootType, held map[string]*PrivateKey, extra []*PrivateKey) ([]*PrivateKey, error) {
+	rr := root.Roles[string(role)]
+	var ks []*PrivateKey
+	for _, id := range rr.KeyIDs {
+		if k, ok := held[id]; ok {
+			ks = append(ks, k)
+			continue
+		}
+		for _, e := range extra {
+			if e != nil && e.id == id {
+				ks = append(ks, e)
+				break
+			}
+		}
+	}
+	if len(ks) < rr.Threshold {
+		return nil, &KeysError{Role: role, Have: len(ks), Need: rr.Threshold}
+	}
+	return ks, nil
+}
+
+// publish re-signs a view at now: targets (when rebuild), snapshot (when
+// rebuild or bumpSnapshot) and always the timestamp, each with its version
+// raised by one. A tag without a view gets a new one starting at version 1.
+func (r *Repo) publish(tx *state, tag string, now time.Time, rebuild, bumpSnapshot bool) error {
+	nv := &view{tag: tag}
+	if old, ok := tx.views[tag]; ok {
+		*nv = *old
+		nv.history = slices.Clone(old.history)
+	} else {
+		rebuild = true
+	}
+	root := &tx.root().signed
+	if rebuild {
+		version, expires := nv.targets.version+1, expiresAt(now, r.cfg.Expiry.Targets)
+		var names []string
+		for name, rec := range tx.targets {
+			if rec.t.hasTag(tag) {
+				names = append(names, name)
+			}
+		}
+		slices.Sort(names)
+		ks, err := signers(RoleTargets, root, tx.keys, nil)
+		if err != nil {
+			return err
+		}
+		f, err := signPayload("targets.json", canonicalTargets(version, expires, names, tx.targets), ks, r.cfg.Random)
+		if err != nil {
+			return err
+		}
+		nv.targets = signedFile{version: version, expires: expires, file: f}
+		if r.cfg.ConsistentSnapshot {
+			nv.addHistory(f, version)
+		}
+	}
+	if rebuild || bumpSnapshot {
+		snap := metadata.SnapshotType{
+			Type:        metadata.SNAPSHOT,
+			SpecVersion: metadata.SPECIFICATION_VERSION,
+			Version:     nv.snapshot.version + 1,
+			Expires:     expiresAt(now, r.cfg.Expiry.Snapshot),
+			Meta:        map[string]*metadata.MetaFiles{"targets.json": metaFile(nv.targets)},
+		}
+		ks, err := signers(RoleSnapshot, root, tx.keys, nil)
+		if err != nil {
+			return err
+		}
+		f, err := signFile("snapshot.json", snap, ks, r.cfg.Random)
+		if err != nil {
+			return err
+		}
+		nv.snapshot = signedFile{version: snap.Version, expires: snap.Expires, file: f}
+		if r.cfg.ConsistentSnapshot {
+			nv.addHistory(f, snap.Version)
+		}
+	}
+	ts := metadata.TimestampType{
+		Type:        metadata.TIMESTAMP,
+		SpecVersion: metadata.SPECIFICATION_VERSION,
+		Version:     nv.timestamp.version + 1,
+		Expires:     expiresAt(now, r.cfg.Expiry.Timestamp),
+		// libtufnano requires hashes, length and version here.
+		Meta: map[string]*metadata.MetaFiles{"snapshot.json": metaFile(nv.snapshot)},
+	}
+	ks, err := signers(RoleTimestamp, root, tx.keys, nil)
+	if err != nil {
+		return err
+	}
+	f, err := signFile("timestamp.json", ts, ks, r.cfg.Random)
+	if err != nil {
+		return err
+	}
+	nv.timestamp = signedFile{version: ts.Version, expires: ts.Expires, file: f}
+	tx.views[tag] = nv
+	return nil
+}
+
+func metaFile(s signedFile) *metadata.MetaFiles {
+	sum := sha256Of(s.file.Data)
+	return &metadata.MetaFiles{Length: int64(len(s.file.Data)), Hashes: metadata.Hashes{"sha256": sum[:]}, Version: s.version}
+}
+
+// addHistory keeps a versioned copy of a consistent-snapshot file, dropping
+// the oldest of its role beyond consistentHistory.
+func (v *view) addHistory(f File, version int64) {
+	suffix := "." + f.Name
+	f.Name = strconv.FormatInt(version, 10) + suffix
+	v.history = append(v.history, f)
+	n := 0
+	for _, h := range v.history {
+		if strings.HasSuffix(h.Name, suffix) {
+			n++
+		}
+	}
+	if n <= consistentHistory {
+		return
+	}
+	for i, h := range v.history {
+		if strings.HasSuffix(h.Name, suffix) {
+			v.history = slices.Delete(v.history, i, i+1)
+			return
+		}
+	}
+}
+
+// commit stores tx and makes it current, returning the warnings about every
+// file that changed.
+func (r *Repo) commit(tx *state) ([]Warning, error) {
+	if r.disk != nil {
+		if err := r.disk.save(tx); err != nil {
+			return nil, err
+		}
+	}
+	old := r.st
+	r.st = tx
+	var ws []Warning
+	for _, rv := range tx.roots[len(old.roots):] {
+		ws = append(ws, r.cfg.fileWarnings("", RoleRoot, rv.file)...)
+	}
+	for _, tag := range sortedKeys(tx.views) {
+		v := tx.views[tag]
+		ov := old.views[tag]
+		if ov == v {
+			continue
+		}
+		for _, role := range []Role{RoleTimestamp, RoleSnapshot, RoleTargets} {
+			f := v.fileFor(role).file
+			if ov != nil && ov.fileFor(role).file.SHA256 == f.SHA256 {
+				continue
+			}
+			ws = append(ws, r.cfg.fileWarnings(tag, role, f)...)
+		}
+	}
+	return ws, nil
+}
+
+func (v *view) fileFor(role Role) signedFile {
+	switch role {
+	case RoleTargets:
+		return v.targets
+	case RoleSnapshot:
+		return v.snapshot
+	default:
+		return v.timestamp
+	}
+}
+
+func sortedKeys[M ~map[string]V, V any](m M) []string {
+	return slices.Sorted(maps.Keys(m))
+}
+
+// AddTag creates an empty view for tag, so devices following it can refresh
+// before any target carries the tag. Adding an existing tag does nothing.
+//
+// Errors: ErrBadTarget for an invalid tag name (a *TargetError with Field
+// "tags"), ErrMissingKeys, and storage errors.
+func (r *Repo) AddTag(now time.Time, tag string) ([]Warning, error) {
+	if !validName(tag) {
+		return nil, badTarget(tag, "tags", strconv.Quote(tag)+" is not a valid tag")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.st.views[tag]; ok {
+		return nil, nil
+	}
+	tx := r.st.clone()
+	if err := r.publish(tx, tag, now, true, true); err != nil {
+		return nil, err
+	}
+	return r.commit(tx)
+}
+
+// AddTarget lists t in the targets of every tag it carries (creating views
+// for new tags) and re-signs their targets, snapshot and timestamp.
+//
+// Errors: a *TargetError matching ErrBadTarget (bad version string, hardware
+// ID, tag, format or length) or ErrDuplicateTarget (the name exists);
+// ErrMissingKeys; storage errors.
+func (r *Repo) AddTarget(now time.Time, t Target) ([]Warning, error) {
+	if err := t.validate(); err != nil {
+		return nil, err
+	}
+	t = t.clone()
+	name := t.Name()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.st.targets[name]; ok {
+		return nil, &TargetError{Name: name, Err: ErrDuplicateTarget}
+	}
+	rec, err := newTargetRec(t)
+	if err != nil {
+		return nil, err
+	}
+	tx := r.st.clone()
+	tx.targets[name] = rec
+	for _, tag := range sortedTags(t.Tags) {
+		if err := r.publish(tx, tag, now, true, true); err != nil {
+			return nil, err
+		}
+	}
+	return r.commit(tx)
+}
+
+func sortedTags(tags []string) []string {
+	s := slices.Clone(tags)
+	slices.Sort(s)
+	return slices.Compact(s)
+}
+
+// RemoveTargets prunes the named targets from every view that lists them and
+// re-signs those views, like fioctl targets prune. It removes all or none.
+// Views left empty stay, so their devices keep refreshing.
+//
+// Errors: a *TargetError matching ErrUnknownTarget for the first name that
+// does not exist; ErrMissingKeys; storage errors.
+func (r *Repo) RemoveTargets(now time.Time, names ...string) ([]Warning, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	tx := r.st.clone()
+	var tags []string
+	for _, name := range names {
+		rec, ok := r.st.targets[name]
+		if !ok {
+			return nil, &TargetError{Name: name, Err: ErrUnknownTarget}
+		}
+		delete(tx.targets, name)
+		tags = append(tags, rec.t.Tags...)
+	}
+	for _, tag := range sortedTags(tags) {
+		if err := r.publish(tx, tag, now, true, true); err != nil {
+			return nil, err
+		}
+	}
+	return r.commit(tx)
+}
+
+// viewTags returns tags, or all tags when none are given, checking each.
+func (s *state) viewTags(tags []string) ([]string, error) {
+	if len(tags) == 0 {
+		return sortedKeys(s.views), nil
+	}
+	for _, tag := range tags {
+		if _, ok := s.views[tag]; !ok {
+			return nil, &NotFoundError{Tag: tag, Name: "timestamp.json", UnknownTag: true}
+		}
+	}
+	return sortedTags(tags), nil
+}
+
+// ResignTimestamp signs a new timestamp (version + 1, fresh expiry) for the
+// given tags, or every tag when none are given.
+//
+// Errors: ErrUnknownTag, ErrMissingKeys, storage errors.
+func (r *Repo) ResignTimestamp(now time.Time, tags ...string) ([]Warning, error) {
+	return r.resign(now, tags, false)
+}
+
+// BumpSnapshot signs a new snapshot and timestamp for the given tags, or
+// every tag when none are given.
+//
+// Errors: ErrUnknownTag, ErrMissingKeys, storage errors.
+func (r *Repo) BumpSnapshot(now time.Time, tags ...string) ([]Warning, error) {
+	return r.resign(now, tags, true)
+}
+
+func (r *Repo) resign(now time.Time, tags []string, snapshot bool) ([]Warning, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	tags, err := r.st.viewTags(tags)
+	if err != nil {
+		return nil, err
+	}
+	tx := r.st.clone()
+	for _, tag := range tags {
+		if err := r.publish(tx, tag, now, false, snapshot); err != nil {
+			return nil, err
+		}
+	}
+	return r.commit(tx)
+}
+
+// Renew re-signs every role that has less than half of its period left at
+// now: a view's timestamp, its snapshot and timestamp, or all three, and
+// root when the repository holds enough root keys. The gateway calls it
+// periodically (more often than half the timestamp period). A root it cannot
+// re-sign is reported as a WarnExpiring; sign it with ExtendRoot.
+//
+// Errors: ErrMissingKeys for online roles, storage errors.
+func (r *Repo) Renew(now time.Time) ([]Warning, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	tx := r.st.clone()
+	var ws []Warning
+	root := tx.root()
+	if due(now, root.signed.Expires, r.cfg.Expiry.Root) {
+		if err := r.newRoot(tx, now, func(*metadata.RootType) {}, nil); err != nil {
+			if !isMissingKeys(err) {
+				return nil, err
+			}
+			ws = append(ws, Warning{Kind: WarnExpiring, File: root.file.Name, Role: RoleRoot, Expires: root.signed.Expires})
+		}
+	}
+	for _, tag := range sortedKeys(tx.views) {
+		v := tx.views[tag]
+		rebuild := due(now, v.targets.expires, r.cfg.Expiry.Targets)
+		snap := rebuild || due(now, v.snapshot.expires, r.cfg.Expiry.Snapshot)
+		if snap || due(now, v.timestamp.expires, r.cfg.Expiry.Timestamp) {
+			if err := r.publish(tx, tag, now, rebuild, snap); err != nil {
+				return nil, err
+			}
+		}
+	}
+	cw, err := r.commit(tx)
+	return append(ws, cw...), err
+}
+
+// ExtendRoot signs root version N+1 with the same keys and a fresh expiry.
+// rootKeys are root keys not held by the repository (an offline root).
+//
+// Errors: ErrMissingKeys when the old or new root threshold is not met;
+// storage errors.
+func (r *Repo) ExtendRoot(now time.Time, rootKeys ...*PrivateKey) ([]Warning, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	tx := r.st.clone()
+	if err := r.newRoot(tx, now, func(*metadata.RootType) {}, rootKeys); err != nil {
+		return nil, err
+	}
+	return r.commit(tx)
+}
+
+// RotateKeys replaces the keys of role with keys at the given threshold
+// (0 means 1) in a new root version N+1. The new root is signed to threshold
+// by the old root's root keys and by the new root's (for a root rotation,
+// by the old and the new keys), as a client checks it (TUF §5.3.4-5);
+// rootKeys are root keys the repository does not hold. New root keys are held
+// only when the repository was not set up with OfflineRoot; new keys of the
+// other roles are always held, and keys no role uses any more are dropped.
+// For targets, snapshot and timestamp every view is then re-signed with the
+// new keys.
+//
+// Errors: ErrBadKey (no keys, bad threshold, duplicate key), ErrBadConfig
+// (unknown role), ErrMissingKeys (root thresholds not met), storage errors.
+func (r *Repo) RotateKeys(now time.Time, role Role, keys []*PrivateKey, threshold int, rootKeys ...*PrivateKey) ([]Warning, error) {
+	if !role.valid() {
+		return nil, badConfig("unknown role %q", role)
+	}
+	ids, err := checkRoleKeys(role, keys, &threshold)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	tx := r.st.clone()
+	extra := rootKeys
+	if role == RoleRoot {
+		extra = append(slices.Clone(rootKeys), keys...)
+	}
+	err = r.newRoot(tx, now, func(nr *metadata.RootType) {
+		nr.Roles[string(role)] = &metadata.Role{KeyIDs: ids, Threshold: threshold}
+		for _, k := range keys {
+			nr.Keys[k.id] = k.Public()
+		}
+	}, extra)
+	if err != nil {
+		return nil, err
+	}
+	if role != RoleRoot || !r.offlineRoot {
+		for _, k := range keys {
+			tx.keys[k.id] = k
+		}
+	}
+	// Keys no role of the new root uses are retired: stop holding them.
+	nr := &tx.root().signed
+	for id := range tx.keys {
+		if _, ok := nr.Keys[id]; !ok {
+			delete(tx.keys, id)
+		}
+	}
+	if role == RoleRoot {
+		return r.commit(tx)
+	}
+	for _, tag := range sortedKeys(tx.views) {
+		if err := r.publish(tx, tag, now, role == RoleTargets, role != RoleTimestamp); err != nil {
+			return nil, err
+		}
+	}
+	return r.commit(tx)
+}
+
+func isMissingKeys(err error) bool {
+	_, ok := err.(*KeysError)
+	return ok
+}
+
+// newRoot appends root version N+1 to tx: a copy of version N changed by
+// edit, expiring a root period after now, signed by every available key of
+// the old and the new root role once both thresholds are met.
+func (r *Repo) newRoot(tx *state, now time.Time, edit func(*metadata.RootType), extra []*PrivateKey) error {
+	old := tx.root().signed
+	nr := cloneRoot(old)
+	nr.Version++
+	nr.Expires = expiresAt(now, r.cfg.Expiry.Root)
+	edit(&nr)
+	// Drop keys no role uses, so root.json stays small.
+	used := map[string]bool{}
+	for _, rr := range nr.Roles {
+		for _, id := range rr.KeyIDs {
+			used[id] = true
+		}
+	}
+	for id := range nr.Keys {
+		if !used[id] {
+			delete(nr.Keys, id)
+		}
+	}
+	tx.roots = append(tx.roots, rootVersion{signed: nr})
+	if err := r.signRoot(tx, &old, extra); err != nil {
+		// Leave tx as it was: an unsigned root must never be committed.
+		tx.roots = tx.roots[:len(tx.roots)-1]
+		return err
+	}
+	return nil
+}
+
+// signRoot signs the latest root of tx for a client that trusts prev.
+func (r *Repo) signRoot(tx *state, prev *metadata.RootType, extra []*PrivateKey) error {
+	rv := tx.root()
+	oldKs, err := signers(RoleRoot, prev, tx.keys, extra)
+	if err != nil {
+		return err
+	}
+	newKs, err := signers(RoleRoot, &rv.signed, tx.keys, extra)
+	if err != nil {
+		return err
+	}
+	f, err := signFile(strconv.FormatInt(rv.signed.Version, 10)+".root.json", rv.signed, append(oldKs, newKs...), r.cfg.Random)
+	if err != nil {
+		return err
+	}
+	rv.file = f
+	return nil
+}
+
+func cloneRoot(s metadata.RootType) metadata.RootType {
+	s.Keys = maps.Clone(s.Keys)
+	roles := make(map[string]*metadata.Role, len(s.Roles))
+	for name, rr := range s.Roles {
+		c := *rr
+		c.KeyIDs = slices.Clone(rr.KeyIDs)
+		roles[name] = &c
+	}
+	s.Roles = roles
+	return s
+}
+
+// Tags lists the views, sorted.
+func (r *Repo) Tags() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return sortedKeys(r.st.views)
+}
+
+// Targets lists every target, sorted by name.
+func (r *Repo) Targets() []Target {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	ts := make([]Target, 0, len(r.st.targets))
+	for _, name := range sortedKeys(r.st.targets) {
+		ts = append(ts, r.st.targets[name].t.clone())
+	}
+	return ts
+}
+
+// Target returns the target called name.
+func (r *Repo) Target(name string) (Target, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	rec, ok := r.st.targets[name]
+	if !ok {
+		return Target{}, false
+	}
+	return rec.t.clone(), true
+}
+
+// RootVersion is the latest root version N.
+func (r *Repo) RootVersion() int64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.st.root().signed.Version
+}
+
+// Root returns {version}.root.json: version 1 is what devices are
+// provisioned with.
+//
+// Errors: ErrNotFound for a version that does not exist.
+func (r *Repo) Root(version int64) (File, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if version < 1 || version > int64(len(r.st.roots)) {
+		return File{}, &NotFoundError{Name: strconv.FormatInt(version, 10) + ".root.json"}
+	}
+	return r.st.roots[version-1].file, nil
+}
+
+// ViewInfo describes a tag's view: versions and expiries of its roles and the
+// targets it lists.
+type ViewInfo struct {
+	Tag                                               string
+	TargetsVersion, SnapshotVersion, TimestampVersion int64
+	TargetsExpires, SnapshotExpires, TimestampExpires time.Time
+	Targets                                           []string
+}
+
+// View describes the view of tag.
+//
+// Errors: ErrUnknownTag.
+func (r *Repo) View(tag string) (ViewInfo, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	v, ok := r.st.views[tag]
+	if !ok {
+		return ViewInfo{}, &NotFoundError{Tag: tag, Name: "targets.json", UnknownTag: true}
+	}
+	vi := ViewInfo{
+		Tag:            tag,
+		TargetsVersion: v.targets.version, SnapshotVersion: v.snapshot.version, TimestampVersion: v.timestamp.version,
+		TargetsExpires: v.targets.expires, SnapshotExpires: v.snapshot.expires, TimestampExpires: v.timestamp.expires,
+	}
+	for _, name := range sortedKeys(r.st.targets) {
+		if r.st.targets[name].t.hasTag(tag) {
+			vi.Targets = append(vi.Targets, name)
+		}
+	}
+	return vi, nil
+}
+
+// Fetch returns the file a device following tag gets for GET /repo/<name>:
+// "{N}.root.json" (the same for every tag, and served even for an unknown
+// tag so a device can always follow the root chain), "timestamp.json",
+// "snapshot.json", "targets.json", and with consistent snapshots
+// "{N}.snapshot.json" and "{N}.targets.json" for recent N. The returned
+// File.Data is shared and must not be modified.
+//
+// Errors: a *NotFoundError matching ErrNotFound, and ErrUnknownTag when the
+// tag has no view.
+func (r *Repo) Fetch(tag, name string) (File, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if n, ok := rootVersionOf(name); ok {
+		if n > int64(len(r.st.roots)) {
+			return File{}, &NotFoundError{Tag: tag, Name: name}
+		}
+		return r.st.roots[n-1].file, nil
+	}
+	v, ok := r.st.views[tag]
+	if !ok {
+		return File{}, &NotFoundError{Tag: tag, Name: name, UnknownTag: true}
+	}
+	switch name {
+	case "timestamp.json":
+		return v.timestamp.file, nil
+	case "snapshot.json":
+		return v.snapshot.file, nil
+	case "targets.json":
+		return v.targets.file, nil
+	}
+	for _, h := range v.history {
+		if h.Name == name {
+			return h, nil
+		}
+	}
+	return File{}, &NotFoundError{Tag: tag, Name: name}
+}
+
+// rootVersionOf parses "{N}.root.json" with N a positive decimal without
+// leading zeros.
+func rootVersionOf(name string) (int64, bool) {
+	s, ok := strings.CutSuffix(name, ".root.json")
+	if !ok || s == "" || s[0] == '0' || len(s) > 18 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 1 {
+		return 0, false
+	}
+	return n, true
+}
+
+// Files lists every file a device following tag can fetch, in a stable
+// order: the root chain, then timestamp.json, snapshot.json, targets.json
+// and any versioned copies.
+//
+// Errors: ErrUnknownTag.
+func (r *Repo) Files(tag string) ([]File, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	v, ok := r.st.views[tag]
+	if !ok {
+		return nil, &NotFoundError{Tag: tag, Name: "targets.json", UnknownTag: true}
+	}
+	fs := make([]File, 0, len(r.st.roots)+3+len(v.history))
+	for _, rv := range r.st.roots {
+		fs = append(fs, rv.file)
+	}
+	fs = append(fs, v.timestamp.file, v.snapshot.file, v.targets.file)
+	hist := slices.Clone(v.history)
+	slices.SortFunc(hist, func(a, b File) int { return cmp.Compare(a.Name, b.Name) })
+	return append(fs, hist...), nil
+}
+
+// Check reports every file over the device limits and every role due for
+// renewal at now, in a stable order: root files, then tags sorted, each in
+// the order a device fetches them (timestamp, snapshot, targets).
+func (r *Repo) Check(now time.Time) []Warning {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var ws []Warning
+	for _, rv := range r.st.roots {
+		ws = append(ws, r.cfg.fileWarnings("", RoleRoot, rv.file)...)
+	}
+	root := r.st.root()
+	if due(now, root.signed.Expires, r.cfg.Expiry.Root) {
+		ws = append(ws, Warning{Kind: WarnExpiring, File: root.file.Name, Role: RoleRoot, Expires: root.signed.Expires})
+	}
+	for _, tag := range sortedKeys(r.st.views) {
+		v := r.st.views[tag]
+		for _, role := range []Role{RoleTimestamp, RoleSnapshot, RoleTargets} {
+			sf := v.fileFor(role)
+			ws = append(ws, r.cfg.fileWarnings(tag, role, sf.file)...)
+			if due(now, sf.expires, r.cfg.Expiry.For(role)) {
+				ws = append(ws, Warning{Kind: WarnExpiring, Tag: tag, File: sf.file.Name, Role: role, Expires: sf.expires})
+			}
+		}
+	}
+	return ws
+}
+
+func (r *Repo) String() string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return fmt.Sprintf("tufrepo: root v%d, %d targets, %d tags", r.st.root().signed.Version, len(r.st.targets), len(r.st.views))
+}
