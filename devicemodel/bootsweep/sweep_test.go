@@ -1,0 +1,195 @@
+package bootsweep
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+
+	"github.com/fleetsim/fleetsim/devicemodel"
+	"github.com/fleetsim/fleetsim/devicemodel/mcuboot"
+	"github.com/fleetsim/fleetsim/flashsim"
+)
+
+// TestSweep cuts the power before, after and during every flash operation
+// of an upgrade (permanent and test), of a revert, and in seeded runs of
+// several cuts in a row, for every board and every strategy it supports.
+// With -short it samples every 61st operation and one random run.
+func TestSweep(t *testing.T) {
+	for _, b := range devicemodel.Boards() {
+		for _, s := range b.Strategies() {
+			t.Run(b.Name+"/"+s, func(t *testing.T) {
+				opts := Options{Seed: 1}
+				if testing.Short() {
+					opts.Stride, opts.RandomRuns = 61, 1
+				}
+				r, err := Sweep(b, s, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.UpgradeOps == 0 || r.Tried == 0 || r.Tried != r.Recovered+r.Failed {
+					t.Fatalf("sweep tried nothing: %+v", r)
+				}
+				for _, f := range r.Failures {
+					t.Errorf("%s\n    reproduce: %s", f, f.Command())
+				}
+				t.Logf("upgrade %d ops, revert %d ops, %d cut points, %d recovered", r.UpgradeOps, r.RevertOps, r.Tried, r.Recovered)
+			})
+		}
+	}
+}
+
+// TestSweepZeroErased runs every board and strategy on parts whose erased
+// value is 0x00, sampling every 25th operation (every 97th with -short).
+func TestSweepZeroErased(t *testing.T) {
+	for _, b := range devicemodel.Boards() {
+		for _, s := range b.Strategies() {
+			t.Run(b.Name+"/"+s, func(t *testing.T) {
+				opts := Options{Seed: 2, ZeroErased: true, Stride: 25, RandomRuns: 4}
+				if testing.Short() {
+					opts.Stride, opts.RandomRuns = 97, 1
+				}
+				r, err := Sweep(b, s, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Tried == 0 {
+					t.Fatal("sweep tried nothing")
+				}
+				for _, f := range r.Failures {
+					t.Errorf("%s\n    reproduce: %s", f, f.Command())
+				}
+			})
+		}
+	}
+}
+
+// TestSweepWriteSizes runs k64f and nrf52840 with 16- and 32-byte flash
+// writes (max-align 16 and 32 trailers), sampling every 31st operation. A
+// strategy may refuse a layout as incompatible (k64f's one-sector scratch
+// region cannot hold a 6 KiB swap-scratch trailer); overwrite-only never
+// does.
+func TestSweepWriteSizes(t *testing.T) {
+	for _, name := range []string{"k64f", "nrf52840"} {
+		b, err := devicemodel.LookupBoard(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range []int{16, 32} {
+			for _, s := range b.Strategies() {
+				t.Run(fmt.Sprintf("%s/w%d/%s", name, w, s), func(t *testing.T) {
+					opts := Options{Seed: 3, WriteSize: w, Stride: 31, RandomRuns: 2}
+					if testing.Short() {
+						opts.Stride, opts.RandomRuns = 97, 1
+					}
+					r, err := Sweep(b, s, opts)
+					if errors.Is(err, mcuboot.ErrIncompatibleSlots) && s != "overwrite" {
+						t.Logf("layout refused: %v", err)
+						return
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					if r.Tried == 0 {
+						t.Fatal("sweep tried nothing")
+					}
+					for _, f := range r.Failures {
+						t.Errorf("%s\n    reproduce: %s", f, f.Command())
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestSweepDeterministic: the result depends on the seed only, not on the
+// number of workers.
+func TestSweepDeterministic(t *testing.T) {
+	b, err := devicemodel.LookupBoard("stm32f4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results []*Result
+	for _, w := range []int{1, 3} {
+		r, err := Sweep(b, "swap-scratch", Options{Seed: 7, Workers: w, Stride: 9, Phases: []Phase{PhaseTest, PhaseRandom}, RandomRuns: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		results = append(results, r)
+	}
+	if !reflect.DeepEqual(results[0], results[1]) {
+		t.Errorf("1 worker: %+v\n3 workers: %+v", results[0], results[1])
+	}
+}
+
+// TestSweepReproducesOneCut: Options.Op and Run narrow a sweep to the cut
+// point a failure names.
+func TestSweepReproducesOneCut(t *testing.T) {
+	b, _ := devicemodel.LookupBoard("k64f")
+	r, err := Sweep(b, "overwrite", Options{Seed: 3, Phases: []Phase{PhasePerm}, Cuts: []flashsim.CutKind{flashsim.CutDuring}, Op: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Tried != 1 || r.Recovered != 1 {
+		t.Errorf("one cut point: %+v", r)
+	}
+	r, err = Sweep(b, "overwrite", Options{Seed: 3, Phases: []Phase{PhaseRandom}, Run: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Tried != 1 || r.Recovered != 1 {
+		t.Errorf("one random run: %+v", r)
+	}
+}
+
+// TestCheckDetectsDamage keeps the sweep's invariants honest: a device one
+// byte or one flag away from the expected state must fail the check.
+func TestCheckDetectsDamage(t *testing.T) {
+	b, _ := devicemodel.LookupBoard("k64f")
+	fx, err := NewFixture(b, "swap-scratch", 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := &sweeper{fx: fx, reverts: true}
+	dev, err := fx.Pending(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := fx.boot(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.check(dev, res, sw.upgraded(true)); err != nil {
+		t.Fatalf("clean upgrade fails the check: %v", err)
+	}
+	if err := fx.check(dev, res, sw.upgraded(false)); err == nil {
+		t.Error("a confirmed image passes as a test image")
+	}
+	l, _ := fx.Loader(dev)
+	// Clear one bit of the primary image (programming may only clear bits).
+	var b1 [1]byte
+	if _, err := l.Primary().ReadAt(b1[:], 1000); err != nil {
+		t.Fatal(err)
+	}
+	for bit := 0; bit < 8; bit++ {
+		if b1[0]&(1<<bit) != 0 {
+			b1[0] &^= 1 << bit
+			break
+		}
+	}
+	// Rewrite the sector holding the byte with the damaged content.
+	sec := make([]byte, 4096)
+	if _, err := l.Primary().ReadAt(sec, 0); err != nil {
+		t.Fatal(err)
+	}
+	sec[1000] = b1[0]
+	if err := l.Primary().Erase(0, 4096); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Primary().Program(0, sec); err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.check(dev, res, sw.upgraded(true)); err == nil {
+		t.Error("a damaged primary image passes the check")
+	}
+}
