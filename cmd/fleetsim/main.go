@@ -60,6 +60,7 @@ against a device gateway, in deterministic virtual time or over real sockets.`,
 		newImageCmd(),
 		newBootCmd(),
 		newTUFClientCmd(),
+		newTUFRepoCmd(),
 	)
 	return root
 }

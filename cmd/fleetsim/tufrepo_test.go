@@ -1,0 +1,497 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleetsim/fleetsim/gateway/tufrepo"
+)
+
+// repoCLI runs fleetsim with args and returns the exit code, stdout and stderr.
+func repoCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	if strings.Contains(errb.String(), "goroutine ") || strings.Contains(errb.String(), "panic") {
+		t.Fatalf("%v: stack trace on stderr:\n%s", args, errb.String())
+	}
+	return code, out.String(), errb.String()
+}
+
+// mustRepoCLI runs fleetsim and fails the test unless it exits 0.
+func mustRepoCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	code, out, errs := repoCLI(t, args...)
+	if code != 0 {
+		t.Fatalf("%v: exit %d\nstdout: %s\nstderr: %s", args, code, out, errs)
+	}
+	return out
+}
+
+// wantRepoRefusal runs fleetsim and checks the exit code and a single
+// "fleetsim: ..." line on stderr containing want.
+func wantRepoRefusal(t *testing.T, code int, want string, args ...string) {
+	t.Helper()
+	got, _, errs := repoCLI(t, args...)
+	if got != code {
+		t.Errorf("%v: exit %d, want %d (stderr %q)", args, got, code, errs)
+	}
+	line := strings.TrimSuffix(errs, "\n")
+	if strings.Contains(line, "\n") || !strings.HasPrefix(line, "fleetsim: ") || !strings.Contains(line, want) {
+		t.Errorf("%v: stderr %q, want one line \"fleetsim: ...%s...\"", args, errs, want)
+	}
+}
+
+func repoRFC3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// repoRootVersionIn reads the version of a root.json file.
+func repoRootVersionIn(t *testing.T, path string) int64 {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := parseRootSummary(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs.Version
+}
+
+// TestTUFRepoEndToEnd manages a repository with an offline root through the
+// CLI, serves an export with a plain static file server on loopback, and
+// has the device's TUF client (fleetsim tuf-client) refresh and download
+// from it: across a targets key rotation, a root rotation, and a timestamp
+// left to expire.
+func TestTUFRepoEndToEnd(t *testing.T) {
+	// The client reads the wall clock, so the repository signs at it too.
+	now := time.Now().UTC()
+	dir := t.TempDir()
+	repo, images, www := filepath.Join(dir, "repo"), filepath.Join(dir, "images"), filepath.Join(dir, "www")
+	rootKey := filepath.Join(dir, "root.pem")
+	r := func(args ...string) []string {
+		return append([]string{"tuf-repo"}, append(args, "--repo", repo, "--now", repoRFC3339(now))...)
+	}
+
+	mustRepoCLI(t, r("init", "--offline-root", "--root-key-out", rootKey, "--tag", "devel", "--tag", "prod")...)
+	imgA := bytes.Repeat([]byte("devel firmware 1001 "), 300)
+	imgB := bytes.Repeat([]byte("prod firmware 7 "), 200)
+	for name, data := range map[string][]byte{"a.bin": imgA, "b.bin": imgB} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := mustRepoCLI(t, r("add-target", "--hwid", "MIMXRT1060-EVK", "--version", "1001", "--tag", "devel", "--images", images, filepath.Join(dir, "a.bin"))...)
+	if !strings.HasPrefix(out, "MIMXRT1060-EVK-v1001 6000 ") {
+		t.Errorf("add-target printed %q", out)
+	}
+	mustRepoCLI(t, r("add-target", "--hwid", "MIMXRT1060-EVK", "--version", "7", "--tag", "prod", "--images", images, filepath.Join(dir, "b.bin"))...)
+	mustRepoCLI(t, r("export", "--tag", "devel", "--images", images, "--out", www)...)
+
+	// Exactly the files a devel device fetches: prod's image is not there.
+	var got []string
+	filepath.WalkDir(www, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(www, p)
+			got = append(got, rel)
+		}
+		return nil
+	})
+	want := []string{"1.root.json", "snapshot.json", filepath.Join("targets", "MIMXRT1060-EVK-v1001"), "targets.json", "timestamp.json"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("export wrote %v, want %v", got, want)
+	}
+
+	srv := httptest.NewServer(http.FileServer(http.Dir(www)))
+	defer srv.Close()
+	if !strings.HasPrefix(srv.URL, "http://127.0.0.1:") {
+		t.Fatalf("server not on loopback: %s", srv.URL)
+	}
+	md, td := filepath.Join(dir, "device", "metadata"), filepath.Join(dir, "device", "targets")
+	client := []string{"tuf-client", "--metadata-dir", md, "--metadata-url", srv.URL + "/"}
+	download := func(name string) []string {
+		return append(client, "--target-name", name, "--target-base-url", srv.URL+"/targets/", "--target-dir", td, "download")
+	}
+	// The device is provisioned with 1.root.json as the export serves it.
+	mustRepoCLI(t, "tuf-client", "--metadata-dir", md, "init", filepath.Join(www, "1.root.json"))
+	mustRepoCLI(t, append(client, "refresh")...)
+	mustRepoCLI(t, download("MIMXRT1060-EVK-v1001")...)
+	if data, err := os.ReadFile(filepath.Join(td, "MIMXRT1060-EVK-v1001")); err != nil || !bytes.Equal(data, imgA) {
+		t.Fatalf("downloaded image differs from the published one (%v)", err)
+	}
+	// prod's target is not in devel's view.
+	if code, _, errs := repoCLI(t, download("MIMXRT1060-EVK-v7")...); code != 1 {
+		t.Errorf("downloading another tag's target: exit %d (%s), want 1", code, errs)
+	}
+
+	// Rotating the targets key signs root v2, which needs the offline key.
+	wantRepoRefusal(t, 1, "--root-key", r("rotate", "--role", "targets")...)
+	mustRepoCLI(t, r("rotate", "--role", "targets", "--root-key", rootKey)...)
+	imgC := bytes.Repeat([]byte("devel firmware 1002 "), 310)
+	if err := os.WriteFile(filepath.Join(dir, "c.bin"), imgC, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustRepoCLI(t, r("add-target", "--hwid", "MIMXRT1060-EVK", "--version", "1002", "--tag", "devel", "--images", images, filepath.Join(dir, "c.bin"))...)
+	mustRepoCLI(t, r("export", "--tag", "devel", "--images", images, "--out", www)...)
+	mustRepoCLI(t, append(client, "refresh")...)
+	if v := repoRootVersionIn(t, filepath.Join(md, "root.json")); v != 2 {
+		t.Errorf("after the targets rotation the client trusts root v%d, want 2", v)
+	}
+	// 1002 is signed only by the new targets key: the client accepts it.
+	mustRepoCLI(t, download("MIMXRT1060-EVK-v1002")...)
+	if data, err := os.ReadFile(filepath.Join(td, "MIMXRT1060-EVK-v1002")); err != nil || !bytes.Equal(data, imgC) {
+		t.Fatalf("image signed after the rotation differs (%v)", err)
+	}
+
+	// A root rotation: v3 signed by the old and the new root key; the old
+	// key can sign nothing afterwards.
+	newRoot := filepath.Join(dir, "root2.pem")
+	mustRepoCLI(t, r("rotate", "--role", "root", "--root-key", rootKey, "--key-out", newRoot)...)
+	mustRepoCLI(t, r("export", "--tag", "devel", "--images", images, "--out", www)...)
+	mustRepoCLI(t, append(client, "refresh")...)
+	if v := repoRootVersionIn(t, filepath.Join(md, "root.json")); v != 3 {
+		t.Errorf("after the root rotation the client trusts root v%d, want 3", v)
+	}
+	wantRepoRefusal(t, 1, "not a root key", r("rotate", "--role", "snapshot", "--root-key", rootKey)...)
+	mustRepoCLI(t, r("rotate", "--role", "snapshot", "--root-key", newRoot)...)
+	mustRepoCLI(t, r("export", "--tag", "devel", "--images", images, "--out", www)...)
+	mustRepoCLI(t, append(client, "refresh")...)
+
+	// A timestamp signed two days ago has expired a day ago: the export is
+	// served, and the client refuses it as a freeze attack.
+	stale := append([]string{"tuf-repo"}, "resign", "--repo", repo, "--now", repoRFC3339(now.Add(-48*time.Hour)))
+	mustRepoCLI(t, stale...)
+	mustRepoCLI(t, r("export", "--tag", "devel", "--images", images, "--out", www)...)
+	code, _, errs := repoCLI(t, append(client, "refresh")...)
+	if code != 1 || !strings.Contains(errs, "expired") || !strings.Contains(errs, "timestamp") {
+		t.Errorf("refresh of an expired timestamp: exit %d, stderr %q; want exit 1 naming the expired timestamp", code, errs)
+	}
+	// Renewal repairs it.
+	mustRepoCLI(t, r("renew")...)
+	mustRepoCLI(t, r("export", "--tag", "devel", "--images", images, "--out", www)...)
+	mustRepoCLI(t, append(client, "refresh")...)
+}
+
+// TestTUFRepoErrors checks each kind of bad input and refused operation:
+// exit 2 for usage, 1 for what the repository refuses, one line on stderr.
+func TestTUFRepoErrors(t *testing.T) {
+	now := "2026-11-21T09:00:00Z"
+	dir := t.TempDir()
+	repo := filepath.Join(dir, "repo")
+	rootKey := filepath.Join(dir, "root.pem")
+	img := filepath.Join(dir, "app.bin")
+	if err := os.WriteFile(img, []byte("firmware"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustRepoCLI(t, "tuf-repo", "init", "--repo", repo, "--now", now, "--offline-root", "--root-key-out", rootKey, "--tag", "devel")
+	mustRepoCLI(t, "tuf-repo", "add-target", "--repo", repo, "--now", now, "--hwid", "EVK", "--version", "1", "--tag", "devel", img)
+	notKey := filepath.Join(dir, "notkey.pem")
+	os.WriteFile(notKey, []byte("not a key"), 0o600)
+	foreign := filepath.Join(dir, "foreign")
+	os.MkdirAll(foreign, 0o755)
+	os.WriteFile(filepath.Join(foreign, "notes.txt"), []byte("mine"), 0o644)
+	otherKey := filepath.Join(dir, "other.pem")
+	mustRepoCLI(t, "tuf-repo", "init", "--repo", filepath.Join(dir, "other"), "--offline-root", "--root-key-out", otherKey)
+
+	for _, tc := range []struct {
+		name string
+		code int
+		want string
+		args []string
+	}{
+		{"missing repo dir", 2, "holds no TUF repository", []string{"show", "--repo", filepath.Join(dir, "absent")}},
+		{"no --repo", 2, "--repo DIR is required", []string{"show"}},
+		{"unknown role", 2, `unknown role "admin"`, []string{"rotate", "--repo", repo, "--role", "admin", "--root-key", rootKey}},
+		{"duplicate target", 1, `duplicate target "EVK-v1"`, []string{"add-target", "--repo", repo, "--hwid", "EVK", "--version", "1", "--tag", "devel", img}},
+		{"bad version", 2, `--version "1.0.0"`, []string{"add-target", "--repo", repo, "--hwid", "EVK", "--version", "1.0.0", "--tag", "devel", img}},
+		{"zero version", 2, `--version "0"`, []string{"add-target", "--repo", repo, "--hwid", "EVK", "--version", "0", "--tag", "devel", img}},
+		{"bad hwid", 2, "hardware ID", []string{"add-target", "--repo", repo, "--hwid", "a/b", "--version", "2", "--tag", "devel", img}},
+		{"bad tag", 2, "not a valid tag", []string{"add-target", "--repo", repo, "--hwid", "EVK", "--version", "2", "--tag", "x y", img}},
+		{"missing image", 2, "reading image", []string{"add-target", "--repo", repo, "--hwid", "EVK", "--version", "2", "--tag", "devel", filepath.Join(dir, "nope.bin")}},
+		{"missing flags", 2, "--hwid, --version", []string{"add-target", "--repo", repo, img}},
+		{"missing offline root key", 1, "root must be signed", []string{"rotate", "--repo", repo, "--role", "targets"}},
+		{"wrong root key", 1, "not a root key", []string{"rotate", "--repo", repo, "--role", "targets", "--root-key", otherKey}},
+		{"unreadable root key", 2, "--root-key", []string{"rotate", "--repo", repo, "--role", "targets", "--root-key", notKey}},
+		{"absent root key", 2, "--root-key", []string{"rotate", "--repo", repo, "--role", "targets", "--root-key", filepath.Join(dir, "absent.pem")}},
+		{"root rotation without key-out", 2, "--key-out", []string{"rotate", "--repo", repo, "--role", "root", "--root-key", rootKey}},
+		{"threshold above keys", 2, "--threshold 2 with 1 keys", []string{"rotate", "--repo", repo, "--role", "targets", "--keys", "1", "--threshold", "2", "--root-key", rootKey}},
+		{"bad key type", 2, "--key-type", []string{"init", "--repo", filepath.Join(dir, "r2"), "--key-type", "dsa"}},
+		{"offline root without file", 2, "--root-key-out", []string{"init", "--repo", filepath.Join(dir, "r3"), "--offline-root"}},
+		{"init twice", 1, "already holds", []string{"init", "--repo", repo}},
+		{"root key file exists", 1, "never overwritten", []string{"init", "--repo", filepath.Join(dir, "r4"), "--offline-root", "--root-key-out", rootKey}},
+		{"bad --now", 2, "--now", []string{"show", "--repo", repo, "--now", "yesterday"}},
+		{"bad expiry", 2, "--timestamp-expiry", []string{"init", "--repo", filepath.Join(dir, "r5"), "--timestamp-expiry", "soon"}},
+		{"unknown target", 1, `unknown target "EVK-v9"`, []string{"remove-target", "--repo", repo, "EVK-v9"}},
+		{"unknown tag resign", 1, `unknown tag "prod"`, []string{"resign", "--repo", repo, "--tag", "prod"}},
+		{"unknown tag export", 1, `unknown tag "prod"`, []string{"export", "--repo", repo, "--tag", "prod", "--out", filepath.Join(dir, "w")}},
+		{"unknown tag show", 1, `unknown tag "prod"`, []string{"show", "--repo", repo, "--tag", "prod"}},
+		{"export needs flags", 2, "--tag and --out", []string{"export", "--repo", repo}},
+		{"export image missing", 1, "no image for target EVK-v1", []string{"export", "--repo", repo, "--tag", "devel", "--images", foreign, "--out", filepath.Join(dir, "w")}},
+		{"export into a foreign dir", 1, "notes.txt", []string{"export", "--repo", repo, "--tag", "devel", "--out", foreign}},
+		{"bad tag name", 2, `tag "a b"`, []string{"add-tag", "--repo", repo, "a b"}},
+		{"unknown flag", 2, "unknown flag", []string{"show", "--repo", repo, "--colour"}},
+		{"extra argument", 2, "unknown command", []string{"show", "--repo", repo, "extra"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"tuf-repo"}, tc.args...)
+			if !strings.Contains(strings.Join(tc.args, " "), "--now") {
+				args = append(args, "--now", now)
+			}
+			wantRepoRefusal(t, tc.code, tc.want, args...)
+		})
+	}
+	// Refused operations changed nothing: still one target, root v1, and
+	// no key file left behind by the failed root rotation or init.
+	rep := repoShowJSON(t, repo, now, "")
+	if rep.Root.Version != 1 || len(rep.Tags) != 1 || len(rep.Tags[0].Targets) != 1 {
+		t.Errorf("refused operations changed the repository: %+v", rep)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "r3")); err == nil {
+		t.Errorf("a refused init created its directory")
+	}
+}
+
+func repoShowJSON(t *testing.T, repo, now, tag string) repoReport {
+	t.Helper()
+	args := []string{"tuf-repo", "show", "--repo", repo, "--now", now, "--json"}
+	if tag != "" {
+		args = append(args, "--tag", tag)
+	}
+	out := mustRepoCLI(t, args...)
+	var rep repoReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("show --json: %v\n%s", err, out)
+	}
+	return rep
+}
+
+// TestTUFRepoInitOfflineRoot checks that an offline root key is written to
+// its file only, and that a held root key makes root renewable in place.
+func TestTUFRepoInitOfflineRoot(t *testing.T) {
+	dir := t.TempDir()
+	repo, rootKey := filepath.Join(dir, "repo"), filepath.Join(dir, "keys", "root.pem")
+	os.MkdirAll(filepath.Dir(rootKey), 0o700)
+	out := mustRepoCLI(t, "tuf-repo", "init", "--repo", repo, "--now", "2026-11-21T09:00:00Z", "--offline-root", "--root-key-out", rootKey, "--key-type", "ecdsa-p256")
+	if !strings.Contains(out, "offline in "+rootKey) || !strings.Contains(out, "ecdsa-p256") {
+		t.Errorf("init printed %q", out)
+	}
+	st, err := os.Stat(rootKey)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("root key file: %v, mode %v; want 0600", err, st.Mode().Perm())
+	}
+	pem, _ := os.ReadFile(rootKey)
+	k, err := tufrepo.ParsePrivateKey(pem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := repoShowJSON(t, repo, "2026-11-21T09:00:00Z", "")
+	if rep.Root.Roles[0].Role != "root" || rep.Root.Roles[0].Keys[0].ID != k.ID() {
+		t.Errorf("root role %+v does not list the written key %s", rep.Root.Roles[0], k.ID())
+	}
+	// Nothing under the repository holds the private key.
+	lines := strings.Split(strings.TrimSpace(string(pem)), "\n")
+	body := strings.Join(lines[1:len(lines)-1], "\n")
+	filepath.WalkDir(repo, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if data, _ := os.ReadFile(p); bytes.Contains(data, []byte(body)) {
+				t.Errorf("%s holds the offline root key", p)
+			}
+		}
+		return nil
+	})
+
+	// Due for renewal 200 days on (less than half of 365 days left):
+	// without the key renew warns and leaves root; with it root v2.
+	later := "2027-06-09T09:00:00Z"
+	code, out, errs := repoCLI(t, "tuf-repo", "renew", "--repo", repo, "--now", later)
+	if code != 0 || !strings.Contains(errs, "warning: 1.root.json (root)") || !strings.Contains(errs, "--root-key") {
+		t.Errorf("renew without the root key: exit %d, stderr %q", code, errs)
+	}
+	if rep := repoShowJSON(t, repo, later, ""); rep.Root.Version != 1 {
+		t.Errorf("root renewed without its key: v%d", rep.Root.Version)
+	}
+	out = mustRepoCLI(t, "tuf-repo", "renew", "--repo", repo, "--now", later, "--root-key", rootKey)
+	if !strings.Contains(out, "root: v1 -> v2") {
+		t.Errorf("renew with the root key printed %q", out)
+	}
+	if out := mustRepoCLI(t, "tuf-repo", "renew", "--repo", repo, "--now", later); out != "nothing due\n" {
+		t.Errorf("second renew printed %q, want nothing due", out)
+	}
+
+	// A repository that holds its root key renews root by itself.
+	held := filepath.Join(dir, "held")
+	mustRepoCLI(t, "tuf-repo", "init", "--repo", held, "--now", "2026-11-21T09:00:00Z")
+	if out := mustRepoCLI(t, "tuf-repo", "renew", "--repo", held, "--now", later); !strings.Contains(out, "root: v1 -> v2") {
+		t.Errorf("renew of a held root printed %q", out)
+	}
+	// And rotates root without --root-key, writing the new key out.
+	newKey := filepath.Join(dir, "root-new.pem")
+	out = mustRepoCLI(t, "tuf-repo", "rotate", "--repo", held, "--now", later, "--role", "root", "--key-out", newKey)
+	if !strings.Contains(out, "root v3: root threshold 1") || !strings.Contains(out, "written to "+newKey) {
+		t.Errorf("rotate root printed %q", out)
+	}
+}
+
+// TestTUFRepoShow checks the report: versions, keys, sizes against the
+// device buffer, targets per tag, and the warnings, in text and JSON.
+func TestTUFRepoShow(t *testing.T) {
+	dir := t.TempDir()
+	repo := filepath.Join(dir, "repo")
+	now := "2026-11-21T09:00:00Z"
+	// A 1700-byte device buffer: root (1568 bytes) fits, eight targets
+	// make targets.json too large.
+	mustRepoCLI(t, "tuf-repo", "init", "--repo", repo, "--now", now, "--device-buffer", "1700", "--tag", "devel", "--tag", "empty")
+	for _, v := range []string{"1", "2", "3", "4", "5", "6", "7", "8"} {
+		img := filepath.Join(dir, v+".bin")
+		os.WriteFile(img, []byte("firmware "+v), 0o644)
+		mustRepoCLI(t, "tuf-repo", "add-target", "--repo", repo, "--now", now, "--hwid", "nrf52840dk", "--version", v, "--tag", "devel", img)
+	}
+	rep := repoShowJSON(t, repo, now, "")
+	if rep.DeviceBuffer != 1700 || rep.Root.Version != 1 || len(rep.Root.Roles) != 4 || len(rep.Tags) != 2 {
+		t.Fatalf("report %+v", rep)
+	}
+	devel := rep.Tags[0]
+	if devel.Tag != "devel" || len(devel.Targets) != 8 || devel.Targets[0].Name != "nrf52840dk-v1" || devel.Targets[0].Length != 10 {
+		t.Errorf("devel view %+v", devel)
+	}
+	if devel.Files[2].Name != "targets.json" || devel.Files[2].Version != 9 || devel.Files[2].Size <= 1700 {
+		t.Errorf("devel targets.json %+v: want version 9 and over 1700 bytes", devel.Files[2])
+	}
+	if len(rep.Warnings) != 1 || rep.Warnings[0].Kind != "buffer-exceeded" || rep.Warnings[0].Tag != "devel" {
+		t.Errorf("warnings %+v, want devel's targets.json over the buffer", rep.Warnings)
+	}
+	text := mustRepoCLI(t, "tuf-repo", "show", "--repo", repo, "--now", now)
+	for _, want := range []string{"root v1", "targets (threshold 1)", "tag empty", "no targets", "TOO LARGE", "1 WARNINGS", "more than the 1700-byte device buffer", "target nrf52840dk-v8"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("show output lacks %q:\n%s", want, text)
+		}
+	}
+	// Two days on, every timestamp is past half its period.
+	rep = repoShowJSON(t, repo, "2026-11-23T09:00:00Z", "empty")
+	if len(rep.Tags) != 1 || rep.Tags[0].Tag != "empty" {
+		t.Errorf("--tag empty showed %+v", rep.Tags)
+	}
+	if len(rep.Warnings) != 1 || rep.Warnings[0].Kind != "expiring" || rep.Warnings[0].File != "timestamp.json" {
+		t.Errorf("warnings two days on: %+v", rep.Warnings)
+	}
+	// The other commands' output.
+	if out := mustRepoCLI(t, "tuf-repo", "resign", "--repo", repo, "--now", now, "--tag", "empty"); !strings.HasPrefix(out, "tag empty: timestamp v2 ") {
+		t.Errorf("resign printed %q", out)
+	}
+	if out := mustRepoCLI(t, "tuf-repo", "resign", "--repo", repo, "--now", now, "--snapshot"); !strings.Contains(out, "tag devel: timestamp v10 ") || !strings.Contains(out, "snapshot v10 ") {
+		t.Errorf("resign --snapshot printed %q", out)
+	}
+	if out := mustRepoCLI(t, "tuf-repo", "add-tag", "--repo", repo, "--now", now, "canary", "empty"); out != "added tag canary\ntag empty exists\n" {
+		t.Errorf("add-tag printed %q", out)
+	}
+	if out := mustRepoCLI(t, "tuf-repo", "remove-target", "--repo", repo, "--now", now, "nrf52840dk-v1", "nrf52840dk-v2"); out != "removed nrf52840dk-v1\nremoved nrf52840dk-v2\n" {
+		t.Errorf("remove-target printed %q", out)
+	}
+	if rep := repoShowJSON(t, repo, now, "devel"); len(rep.Tags[0].Targets) != 6 {
+		t.Errorf("after remove-target devel lists %d targets", len(rep.Tags[0].Targets))
+	}
+}
+
+// TestTUFRepoExport checks export's files: images found by content, pruning
+// on re-export, and hash-prefixed names under consistent snapshots.
+func TestTUFRepoExport(t *testing.T) {
+	dir := t.TempDir()
+	now := "2026-11-21T09:00:00Z"
+	repo, build, www := filepath.Join(dir, "repo"), filepath.Join(dir, "build"), filepath.Join(dir, "www")
+	mustRepoCLI(t, "tuf-repo", "init", "--repo", repo, "--now", now, "--consistent-snapshot")
+	os.MkdirAll(build, 0o755)
+	// Images named as the build left them, not as targets.
+	for v, body := range map[string]string{"1": "image one", "2": "image two"} {
+		p := filepath.Join(build, "zephyr-"+v+".signed.bin")
+		os.WriteFile(p, []byte(body), 0o644)
+		mustRepoCLI(t, "tuf-repo", "add-target", "--repo", repo, "--now", now, "--hwid", "EVK", "--version", v, "--tag", "devel", p)
+	}
+	// A same-named file with the wrong content is looked past.
+	os.WriteFile(filepath.Join(build, "EVK-v1"), []byte("stale"), 0o644)
+	out := mustRepoCLI(t, "tuf-repo", "export", "--repo", repo, "--now", now, "--tag", "devel", "--images", build, "--out", www)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if !strings.Contains(lines[len(lines)-1], "timestamp.json") {
+		t.Errorf("timestamp.json is not written last: %q", out)
+	}
+	rep := repoShowJSON(t, repo, now, "devel")
+	for _, tg := range rep.Tags[0].Targets {
+		p := filepath.Join(www, "targets", tg.SHA256+"."+tg.Name)
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("consistent-snapshot image %s: %v", p, err)
+		}
+	}
+	for _, name := range []string{"1.targets.json", "2.targets.json", "2.snapshot.json", "1.root.json"} {
+		if _, err := os.Stat(filepath.Join(www, name)); err != nil {
+			t.Errorf("versioned file %s not exported: %v", name, err)
+		}
+	}
+	// A removed target disappears from a re-export, and so do versioned
+	// files that fell out of the history (three versions per role).
+	mustRepoCLI(t, "tuf-repo", "remove-target", "--repo", repo, "--now", now, "EVK-v2")
+	mustRepoCLI(t, "tuf-repo", "resign", "--repo", repo, "--now", now, "--snapshot")
+	mustRepoCLI(t, "tuf-repo", "resign", "--repo", repo, "--now", now, "--snapshot")
+	mustRepoCLI(t, "tuf-repo", "export", "--repo", repo, "--now", now, "--tag", "devel", "--images", build, "--out", www)
+	imgs, _ := os.ReadDir(filepath.Join(www, "targets"))
+	if len(imgs) != 1 || !strings.HasSuffix(imgs[0].Name(), ".EVK-v1") {
+		t.Errorf("after pruning the export holds %v", imgs)
+	}
+	for _, name := range []string{"1.snapshot.json", "2.snapshot.json"} {
+		if _, err := os.Stat(filepath.Join(www, name)); err == nil {
+			t.Errorf("%s, out of the history, was not pruned", name)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(www, "5.snapshot.json")); err != nil {
+		t.Errorf("5.snapshot.json not exported: %v", err)
+	}
+	entries, _ := os.ReadDir(www)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".tmp-") {
+			t.Errorf("temporary file %s left behind", e.Name())
+		}
+	}
+	out = mustRepoCLI(t, "tuf-repo", "export", "--repo", repo, "--now", now, "--tag", "devel", "--out", filepath.Join(dir, "meta"))
+	if !strings.Contains(out, "serve the 1 target images separately") {
+		t.Errorf("metadata-only export printed %q", out)
+	}
+}
+
+// TestTUFRepoHelp checks that every subcommand has help with examples.
+func TestTUFRepoHelp(t *testing.T) {
+	for _, sub := range []string{"", "init", "add-target", "remove-target", "add-tag", "resign", "renew", "rotate", "show", "export"} {
+		args := []string{"tuf-repo"}
+		if sub != "" {
+			args = append(args, sub)
+		}
+		code, out, _ := repoCLI(t, append(args, "--help")...)
+		if code != 0 || !strings.Contains(out, "Examples:") || !strings.Contains(out, "fleetsim tuf-repo "+sub) {
+			t.Errorf("%s --help: exit %d, %q", sub, code, out)
+		}
+	}
+}
+
+// FuzzParseRootSummary feeds arbitrary bytes to the root.json reader behind
+// show: it must return an error or a summary with every role, never panic.
+func FuzzParseRootSummary(f *testing.F) {
+	f.Add([]byte(`{"signed":{"version":1,"expires":"2027-01-01T00:00:00Z","keys":{},"roles":{"root":{"keyids":["a"],"threshold":1},"targets":{"keyids":["b"],"threshold":1},"snapshot":{"keyids":["c"],"threshold":1},"timestamp":{"keyids":["d"],"threshold":1}}}}`))
+	f.Add([]byte(`{"signed":null}`))
+	f.Add([]byte(`{"signed":{"roles":{"root":{"keyids":[],"threshold":0}}}}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rs, err := parseRootSummary(data)
+		if err != nil {
+			return
+		}
+		for _, role := range []string{"root", "targets", "snapshot", "timestamp"} {
+			if rr := rs.Roles[role]; rr.Threshold < 1 || len(rr.KeyIDs) == 0 {
+				t.Fatalf("accepted role %s without keys: %+v", role, rr)
+			}
+		}
+	})
+}
