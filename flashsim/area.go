@@ -17,11 +17,17 @@ type Area struct {
 	sectors []Sector // relative to the partition start
 }
 
-// NewArea opens p on f. The partition must start and end on sector boundaries.
+// NewArea opens p on f. A partition must own whole sectors, because a
+// bootloader erases its slots sector by sector: NewArea fails wrapping
+// ErrOutOfBounds when p leaves the part, and ErrEraseBoundary when p is
+// empty or does not start and end on sector boundaries.
 func NewArea(f Flash, p Partition) (*Area, error) {
 	abs, err := f.Geometry().SectorsIn(p.Offset, p.Size)
-	if err != nil || p.Size == 0 {
-		return nil, fmt.Errorf("partition %q at 0x%x+0x%x does not tile whole sectors of the part", p.Name, p.Offset, p.Size)
+	if err == nil && len(abs) == 0 {
+		err = ErrEraseBoundary
+	}
+	if err != nil {
+		return nil, fmt.Errorf("partition %q at 0x%x+0x%x does not tile whole sectors of the part: %w", p.Name, p.Offset, p.Size, err)
 	}
 	rel := make([]Sector, len(abs))
 	for i, s := range abs {
@@ -59,7 +65,10 @@ func (a *Area) check(op string, off, n int64) error {
 	return nil
 }
 
-// ReadAt reads len(p) bytes at off within the area.
+// ReadAt reads len(p) bytes at off within the area. A range that leaves the
+// area fails with ErrOutOfBounds (in an *OpError with the part's absolute
+// offset) even where the part goes on; otherwise the part's rules and
+// errors apply. Program and Erase check the same way.
 func (a *Area) ReadAt(p []byte, off int64) (int, error) {
 	if err := a.check("read", off, int64(len(p))); err != nil {
 		return 0, err

@@ -8,23 +8,20 @@ import (
 )
 
 // TestConformance runs the Flash conformance suite on every representation
-// of Device: shared pages at the default, a small and a large page size (so
-// that operations span many pages, or pages exceed the copy-on-write stack
-// buffer), the plain private copy, and both with the WriteOnce discipline.
+// of Device (shared pages of several sizes, so that operations span many
+// pages or pages exceed the copy-on-write stack buffer, and the plain
+// private copy), each with and without the WriteOnce discipline.
 func TestConformance(t *testing.T) {
-	for _, c := range []struct {
-		name string
-		opts flashsim.Options
-	}{
-		{"shared", flashsim.Options{}},
-		{"shared-512B-pages", flashsim.Options{PageSize: 512}},
-		{"shared-64K-pages", flashsim.Options{PageSize: 64 << 10}}, // above the stack buffer of copy on write
-		{"plain", flashsim.Options{NoSharing: true}},
-		{"shared-write-once", flashsim.Options{WriteOnce: true}},
-		{"plain-write-once", flashsim.Options{NoSharing: true, WriteOnce: true}},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			flashtest.Run(t, func(g *flashsim.Geometry) flashsim.Flash { return flashsim.New(g, c.opts) })
-		})
+	for _, r := range representations {
+		for _, writeOnce := range []bool{false, true} {
+			name, opts := r.name, r.opts
+			if writeOnce {
+				name += "-write-once"
+				opts.WriteOnce = true
+			}
+			t.Run(name, func(t *testing.T) {
+				flashtest.Run(t, func(g *flashsim.Geometry) flashsim.Flash { return flashsim.New(g, opts) })
+			})
+		}
 	}
 }

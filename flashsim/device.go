@@ -78,9 +78,9 @@ type Device struct {
 	stats       Stats
 	ops         int // program and erase operations received while powered
 
-	cut      PowerCut // armed when cut.Op > 0
-	sinceArm int
-	off      bool
+	cut        PowerCut // armed when cut.Op > 0
+	sinceArm   int
+	poweredOff bool
 }
 
 // New returns a fresh part of geometry g, fully erased. g must have been
@@ -133,7 +133,7 @@ func (d *Device) Clone() *Device {
 	c.rng = nil
 	c.cut = PowerCut{}
 	c.sinceArm = 0
-	c.off = false
+	c.poweredOff = false
 	return &c
 }
 
@@ -175,7 +175,7 @@ func (d *Device) Worn(sector int) bool {
 // flipped.
 func (d *Device) ReadAt(p []byte, off int64) (int, error) {
 	n := int64(len(p))
-	if d.off {
+	if d.poweredOff {
 		return 0, &OpError{Op: "read", Off: off, Len: n, Err: ErrPowerLoss}
 	}
 	if !d.inBounds(off, n) {
@@ -198,7 +198,7 @@ func (d *Device) ReadAt(p []byte, off int64) (int, error) {
 // leaves behind.
 func (d *Device) Program(off int64, p []byte) error {
 	n := int64(len(p))
-	if d.off {
+	if d.poweredOff {
 		return &OpError{Op: "program", Off: off, Len: n, Err: ErrPowerLoss}
 	}
 	kind, cut := d.countOp()
@@ -234,9 +234,9 @@ func (d *Device) checkProgram(off int64, p []byte) error {
 		return nil
 	case d.endurance > 0 && d.anyWorn(off, n):
 		return ErrWornOut
-	case !d.cells.isErased(off, n, d.geo.EraseValue):
+	case !d.cells.isErased(off, n):
 		return ErrNotErased
-	case d.written != nil && !d.written.isErased(off/ws, n/ws, 0):
+	case d.written != nil && !d.written.isErased(off/ws, n/ws):
 		return ErrNotErased
 	}
 	return nil
@@ -260,7 +260,7 @@ func (d *Device) program(off int64, p []byte) {
 // power cut during a multi-sector erase does. A power cut at this operation
 // returns ErrPowerLoss; see ArmPowerCut for what it leaves behind.
 func (d *Device) Erase(off, length int64) error {
-	if d.off {
+	if d.poweredOff {
 		return &OpError{Op: "erase", Off: off, Len: length, Err: ErrPowerLoss}
 	}
 	kind, cut := d.countOp()
@@ -341,8 +341,8 @@ func markWritten(w cells, unit, n int64) {
 	}
 }
 
-// fixedSeed feeds the fault source of a device given none, so that such a
-// device is still reproducible.
+// fixedSeed1 and fixedSeed2 seed the fault source of a device given none, so
+// that such a device is still reproducible.
 const fixedSeed1, fixedSeed2 = 0x666c617368, 0x73696d
 
 func (d *Device) rand() *rand.Rand {

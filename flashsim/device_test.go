@@ -10,7 +10,9 @@ import (
 	"github.com/fleetsim/fleetsim/flashsim/flashtest"
 )
 
-// representations are the Device configurations that must behave alike.
+// representations are the Device configurations that must behave alike:
+// shared pages at the default size, at a small one and at one above the
+// copy-on-write stack buffer, and the plain private copy.
 var representations = []struct {
 	name string
 	opts flashsim.Options
@@ -540,5 +542,30 @@ func TestWriteOnceTears(t *testing.T) {
 				t.Logf("torn program locked %d units, left %d free", locked, free)
 			})
 		}
+	}
+}
+
+// TestPowerCutOnEmptyProgram: a power cut that hits an empty program counts
+// it as performed exactly when a cut of a non-empty one would (CutAfter and
+// CutDuring, not CutBefore), as an uncut empty program counts too.
+func TestPowerCutOnEmptyProgram(t *testing.T) {
+	for _, kind := range []flashsim.CutKind{flashsim.CutBefore, flashsim.CutAfter, flashsim.CutDuring} {
+		for _, n := range []int{0, 8} {
+			d := newDevice(t, flashsim.Options{})
+			d.ArmPowerCut(flashsim.PowerCut{Op: 1, Kind: kind})
+			flashtest.WantOpError(t, d.Program(0, flashtest.Pattern(n, 1, 0xFF)), "program", flashsim.ErrPowerLoss)
+			want := int64(1)
+			if kind == flashsim.CutBefore {
+				want = 0
+			}
+			if got := d.Stats().Programs; got != want {
+				t.Errorf("%v cut on a %d-byte program: Stats().Programs = %d, want %d", kind, n, got, want)
+			}
+		}
+	}
+	d := newDevice(t, flashsim.Options{})
+	mustOK(t, d.Program(0, nil))
+	if got := d.Stats().Programs; got != 1 {
+		t.Errorf("uncut empty program: Stats().Programs = %d, want 1", got)
 	}
 }

@@ -33,19 +33,23 @@ var (
 	ErrWornOut = errors.New("sector worn out")
 	// ErrPowerLoss: power was cut; the part accepts nothing until it is powered on again.
 	ErrPowerLoss = errors.New("power lost")
-	// ErrReadDisturb is never returned: bit errors on read silently flip bits, as on real parts.
+
+	// Read bit errors (Options.ReadBitErrorRate) have no sentinel: a real
+	// part returns flipped bits without knowing it, and so does Device.
 )
 
 // OpError describes a rejected or interrupted flash operation.
 type OpError struct {
 	Op  string // "read", "program" or "erase"
-	Off int64
-	Len int64
-	Err error
+	Off int64  // where the operation starts on the part (absolute, even through an Area)
+	Len int64  // its length in bytes
+	Err error  // one of the sentinels above
 }
 
+// Error names the operation, its range on the part and the sentinel.
 func (e *OpError) Error() string {
 	return fmt.Sprintf("flash %s at 0x%x+0x%x: %v", e.Op, e.Off, e.Len, e.Err)
 }
 
+// Unwrap returns the sentinel, for errors.Is.
 func (e *OpError) Unwrap() error { return e.Err }

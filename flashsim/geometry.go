@@ -29,11 +29,13 @@ type Sector struct {
 	Size   int64
 }
 
-// Uniform returns a geometry of count sectors of size bytes.
+// Uniform returns a validated geometry of count sectors of size bytes. It
+// panics on an invalid geometry: board tables call it with constants, so
+// that is a programmer error.
 func Uniform(count, size, writeSize int, eraseValue byte) *Geometry {
 	g := &Geometry{Regions: []Region{{Count: count, Size: size}}, WriteSize: writeSize, EraseValue: eraseValue}
 	if err := g.Validate(); err != nil {
-		panic(err) // programmer error: callers pass constants
+		panic(err)
 	}
 	return g
 }
@@ -86,8 +88,9 @@ func (g *Geometry) SectorAt(off int64) (Sector, bool) {
 	return g.sectors[i], true
 }
 
-// SectorsIn returns the sectors that exactly tile [off, off+length), or
-// ErrEraseBoundary if the range does not start and end on sector boundaries.
+// SectorsIn returns the sectors that exactly tile [off, off+length): none
+// for an empty range, ErrOutOfBounds if the range leaves the part, and
+// ErrEraseBoundary if it does not start and end on sector boundaries.
 func (g *Geometry) SectorsIn(off, length int64) ([]Sector, error) {
 	if off < 0 || length < 0 || length > g.Size()-off { // no off+length: it may overflow
 		return nil, ErrOutOfBounds

@@ -12,8 +12,9 @@ import (
 // are already checked against the part's size when these are called.
 type cells interface {
 	read(p []byte, off int64)
-	// isErased reports whether every byte of [off, off+n) holds ev.
-	isErased(off, n int64, ev byte) bool
+	// isErased reports whether every byte of [off, off+n) holds the erase
+	// value the cells were made with.
+	isErased(off, n int64) bool
 	write(off int64, p []byte)
 	// erase sets [off, off+n) to the erase value; off and n are multiples of
 	// the page size because sectors are.
@@ -114,7 +115,7 @@ func (t *pageTable) read(p []byte, off int64) {
 	}
 }
 
-func (t *pageTable) isErased(off, n int64, ev byte) bool {
+func (t *pageTable) isErased(off, n int64) bool {
 	es := t.erased.Value()
 	for n > 0 {
 		i, o := off/t.size, off%t.size
@@ -184,7 +185,8 @@ func newFlatCells(partSize int64, ev byte) *flatCells {
 
 func (c *flatCells) read(p []byte, off int64) { copy(p, c.b[off:]) }
 
-func (c *flatCells) isErased(off, n int64, ev byte) bool {
+func (c *flatCells) isErased(off, n int64) bool {
+	ev := c.ev
 	for _, v := range c.b[off : off+n] {
 		if v != ev {
 			return false

@@ -21,6 +21,7 @@ const (
 	CutDuring
 )
 
+// String returns "before", "after" or "during".
 func (k CutKind) String() string {
 	switch k {
 	case CutBefore:
@@ -41,6 +42,7 @@ type PowerCut struct {
 	Kind CutKind
 }
 
+// String describes the cut as "power cut KIND op N", for failure reports.
 func (c PowerCut) String() string { return fmt.Sprintf("power cut %s op %d", c.Kind, c.Op) }
 
 // ArmPowerCut schedules c, replacing any cut armed before. An Op below 1
@@ -58,14 +60,14 @@ func (d *Device) ArmPowerCut(c PowerCut) {
 // PowerOn restores power after a cut and disarms any pending cut. The flash
 // keeps whatever the cut left in it.
 func (d *Device) PowerOn() {
-	d.off = false
+	d.poweredOff = false
 	d.cut = PowerCut{}
 	d.sinceArm = 0
 }
 
 // PoweredOff reports whether a power cut has happened and PowerOn has not
 // been called since.
-func (d *Device) PoweredOff() bool { return d.off }
+func (d *Device) PoweredOff() bool { return d.poweredOff }
 
 // countOp counts a program or erase operation issued while powered and
 // reports whether the armed cut hits it, and how.
@@ -82,7 +84,7 @@ func (d *Device) countOp() (CutKind, bool) {
 }
 
 func (d *Device) powerLoss(op string, off, n int64) error {
-	d.off = true
+	d.poweredOff = true
 	d.cut = PowerCut{}
 	return &OpError{Op: op, Off: off, Len: n, Err: ErrPowerLoss}
 }
@@ -91,9 +93,6 @@ func (d *Device) powerLoss(op string, off, n int64) error {
 // erase value they had. Each byte is reached with one probability drawn per
 // tear, so that tears range from "nothing written" to "all but a byte".
 func (d *Device) tornProgram(off int64, p []byte) {
-	if len(p) == 0 {
-		return
-	}
 	r := d.rand()
 	buf := make([]byte, len(p))
 	d.cells.read(buf, off)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -82,17 +83,9 @@ func (l *lockstep) agree(what string, results []result) {
 	l.t.Helper()
 	for i := 1; i < len(results); i++ {
 		if results[i] != results[0] {
-			l.t.Fatalf("%s: %s got %v, %s got %v\noperations:\n%s", what, l.name[0], results[0], l.name[i], results[i], joinLines(l.log))
+			l.t.Fatalf("%s: %s got %v, %s got %v\noperations:\n  %s", what, l.name[0], results[0], l.name[i], results[i], strings.Join(l.log, "\n  "))
 		}
 	}
-}
-
-func joinLines(s []string) string {
-	var b bytes.Buffer
-	for _, x := range s {
-		b.WriteString("  " + x + "\n")
-	}
-	return b.String()
 }
 
 // run applies the script to every device, comparing every result.
@@ -286,7 +279,7 @@ func TestConcurrentDevicesSharePages(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if got := make([]byte, 8*4096); func() bool { _, _ = base.ReadAt(got, 0); return !bytes.Equal(got, common) }() {
+	if !bytes.Equal(flashtest.Snapshot(t, base)[:len(common)], common) {
 		t.Fatal("clones changed the base device")
 	}
 }
@@ -296,14 +289,6 @@ func TestConcurrentDevicesSharePages(t *testing.T) {
 // within a small margin of where it was.
 func TestPagesAreReclaimed(t *testing.T) {
 	g := flashtest.Geometry(t, []flashsim.Region{{Count: 256, Size: 4096}}, 8, 0xFF)
-	heap := func() int64 {
-		var m runtime.MemStats
-		for i := 0; i < 3; i++ {
-			runtime.GC() // unique drops a dead entry after the GC that frees it
-		}
-		runtime.ReadMemStats(&m)
-		return int64(m.HeapAlloc)
-	}
 	fill := func(seed uint64) *flashsim.Device {
 		d := flashsim.New(g, flashsim.Options{})
 		r := rand.New(rand.NewPCG(seed, 0))
@@ -314,16 +299,16 @@ func TestPagesAreReclaimed(t *testing.T) {
 		mustOK(t, d.Program(0, buf))
 		return d
 	}
-	base := heap()
+	base := liveHeap()
 	held := func() int64 {
 		devs := []*flashsim.Device{fill(1), fill(2), fill(3), fill(4)}
 		defer runtime.KeepAlive(devs)
-		return heap() - base
+		return liveHeap() - base
 	}()
 	if held < 7<<19 {
 		t.Fatalf("4 devices of 1 MiB distinct content hold only %d bytes of heap; the test measures nothing", held)
 	}
-	if after := heap() - base; after > 1<<20 {
+	if after := liveHeap() - base; after > 1<<20 {
 		t.Fatalf("after dropping every device %d bytes stay on the heap (were %d): pages are not reclaimed", after, held)
 	}
 }

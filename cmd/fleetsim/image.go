@@ -50,6 +50,9 @@ existing key is never overwritten.`,
 				return err
 			}
 			f, err := os.OpenFile(keyFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if errors.Is(err, os.ErrExist) {
+				return fmt.Errorf("key file %s already exists and keygen never overwrites a key: give -k a new file name", keyFile)
+			}
 			if err != nil {
 				return fmt.Errorf("writing key: %w", err)
 			}
@@ -57,7 +60,10 @@ existing key is never overwritten.`,
 				f.Close()
 				return fmt.Errorf("writing key: %w", err)
 			}
-			return f.Close()
+			if err := f.Close(); err != nil {
+				return fmt.Errorf("writing key: %w", err)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&keyFile, "key", "k", "", "file to write the private key to (required)")
@@ -102,6 +108,9 @@ trailer (max-sectors*3*align + 4*max-align + 16, or 2*max-align + 16 with
 				return fmt.Errorf("reading payload: %w", err)
 			}
 			img, err := image.Sign(payload, opts)
+			if errors.Is(err, image.ErrTooLarge) {
+				return fmt.Errorf("signing %s: %w; give a larger --slot-size if the slot really is larger, or make the payload smaller", args[0], err)
+			}
 			if err != nil {
 				return fmt.Errorf("signing %s: %w", args[0], err)
 			}
@@ -198,7 +207,7 @@ func (sf signFlags) options() (image.SignOptions, error) {
 			return o, fmt.Errorf("reading key: %w", err)
 		}
 		if o.Key, err = image.ParsePrivateKeyPEM(p); err != nil {
-			return o, fmt.Errorf("key %s: %w", sf.key, err)
+			return o, fmt.Errorf("key %s: %w; -k wants an unencrypted PEM private key such as keygen writes", sf.key, err)
 		}
 		o.Rand = rand.Reader
 	}
@@ -235,33 +244,31 @@ func parseChoice(flag, s string, choices ...int) (int, error) {
 	return 0, fmt.Errorf("%s %s: want one of %v", flag, s, choices)
 }
 
+// depPattern is one "(ID,VERSION)" of imgtool's -d list; depListRE is the
+// whole comma-separated list, checked before depRE picks the pairs out.
+const depPattern = `\(\s*(\d+)\s*,\s*([0-9.+]+)\s*\)`
+
 var (
-	depImageRE   = regexp.MustCompile(`\(\s*(\d+)`)
-	depVersionRE = regexp.MustCompile(`,\s*([0-9.+]+)\s*\)`)
-	depShapeRE   = regexp.MustCompile(`^\s*\(\s*\d+\s*,\s*[0-9.+]+\s*\)(\s*,\s*\(\s*\d+\s*,\s*[0-9.+]+\s*\))*\s*$`)
+	depRE     = regexp.MustCompile(depPattern)
+	depListRE = regexp.MustCompile(`^\s*` + depPattern + `(?:\s*,\s*` + depPattern + `)*\s*$`)
 )
 
 // parseDependencies reads -d "(ID,VERSION),(ID,VERSION)".
 func parseDependencies(s string) ([]image.Dependency, error) {
-	if !depShapeRE.MatchString(s) {
+	if !depListRE.MatchString(s) {
 		return nil, fmt.Errorf(`--dependencies %q: want "(ID,MAJ.MIN.REV+BUILD),..."`, s)
 	}
-	ids := depImageRE.FindAllStringSubmatch(s, -1)
-	vers := depVersionRE.FindAllStringSubmatch(s, -1)
-	if len(ids) != len(vers) {
-		return nil, fmt.Errorf("--dependencies %q: %d images but %d versions", s, len(ids), len(vers))
-	}
-	deps := make([]image.Dependency, len(ids))
-	for i := range ids {
-		id, err := strconv.ParseUint(ids[i][1], 10, 8)
+	var deps []image.Dependency
+	for _, m := range depRE.FindAllStringSubmatch(s, -1) {
+		id, err := strconv.ParseUint(m[1], 10, 8)
 		if err != nil {
-			return nil, fmt.Errorf("--dependencies: image id %s is not 0..255", ids[i][1])
+			return nil, fmt.Errorf("--dependencies: image id %s is not 0..255", m[1])
 		}
-		v, err := image.ParseVersion(vers[i][1])
+		v, err := image.ParseVersion(m[2])
 		if err != nil {
 			return nil, fmt.Errorf("--dependencies: %w", err)
 		}
-		deps[i] = image.Dependency{ImageID: uint8(id), MinVersion: v}
+		deps = append(deps, image.Dependency{ImageID: uint8(id), MinVersion: v})
 	}
 	return deps, nil
 }
@@ -301,7 +308,7 @@ func verifyImage(path string, keyFiles []string) (string, error) {
 		}
 		k, err := image.ParsePublicKeyPEM(p)
 		if err != nil {
-			return "", fmt.Errorf("key %s: %w", kf, err)
+			return "", fmt.Errorf("key %s: %w; -k wants a PEM public key (getpub) or private key", kf, err)
 		}
 		keys = append(keys, k)
 	}
@@ -423,7 +430,9 @@ the trailer at the end of the file is decoded too.
   tlvs: [{area ("protected"|"unprotected"), type, name, offset (of the
         value), len, value (hex)}]
   trailer (only if the file is longer than the image): max_align,
-        magic_offset, magic ("good"|"unset"|"bad"), image_ok ("set"|"unset"|"bad")`,
+        magic_offset, magic ("good"|"unset"|"bad"|"none"),
+        image_ok ("set"|"unset"|"bad"|"none"); "none" when the file ends
+        too soon after the image to hold the field`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			info, err := describeImage(args[0])
@@ -514,7 +523,7 @@ func readTrailer(path string, size, imageEnd int64) (*trailerInfo, error) {
 	}
 	tr := &trailerInfo{MaxAlign: 8, Magic: "bad", ImageOK: "unset"}
 	if n < 16 {
-		tr.Magic = "none (file ends less than 16 bytes after the image)"
+		tr.Magic, tr.ImageOK = "none", "none"
 		return tr, nil
 	}
 	tr.MagicOffset = size - 16
@@ -538,6 +547,7 @@ func readTrailer(path string, size, imageEnd int64) (*trailerInfo, error) {
 	}
 	okOff := int64(image.ImageOKOffset(tr.MaxAlign))
 	if okOff > n {
+		tr.ImageOK = "none" // its cell would overlap the image
 		return tr, nil
 	}
 	// The rest of the image_ok cell holds the erased value, whichever the
@@ -583,7 +593,11 @@ func printImageInfo(w io.Writer, info *imageInfo) {
 		ok = "DOES NOT match the SHA256 TLV (or it is missing)"
 	}
 	fmt.Fprintf(w, "hash:          %s over [0, %#x): %s\n", info.Digest, info.HashedRange[1], ok)
-	if t := info.Trailer; t != nil {
+	switch t := info.Trailer; {
+	case t == nil:
+	case t.Magic == "none":
+		fmt.Fprintf(w, "trailer:       none (the file ends %d bytes after the image, too few for the magic)\n", info.FileSize-info.ImageEnd)
+	default:
 		fmt.Fprintf(w, "trailer:       magic %s (max-align %d) at %#x, image_ok %s\n", t.Magic, t.MaxAlign, t.MagicOffset, t.ImageOK)
 	}
 }
@@ -604,7 +618,7 @@ DER SubjectPublicKeyInfo for ECDSA and Ed25519, DER PKCS#1 for RSA).`,
 			}
 			pub, err := image.ParsePublicKeyPEM(p)
 			if err != nil {
-				return fmt.Errorf("key %s: %w", keyFile, err)
+				return fmt.Errorf("key %s: %w; -k wants a PEM private key (keygen) or public key", keyFile, err)
 			}
 			var out []byte
 			switch encoding {
@@ -619,7 +633,10 @@ DER SubjectPublicKeyInfo for ECDSA and Ed25519, DER PKCS#1 for RSA).`,
 				return err
 			}
 			if outFile != "" {
-				return os.WriteFile(outFile, out, 0o644)
+				if err := os.WriteFile(outFile, out, 0o644); err != nil {
+					return fmt.Errorf("writing public key: %w", err)
+				}
+				return nil
 			}
 			_, err = cmd.OutOrStdout().Write(out)
 			return err

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -318,6 +319,57 @@ func TestImageHelp(t *testing.T) {
 	for _, sub := range []string{"keygen", "sign", "verify", "info", "getpub"} {
 		if code != 0 || !strings.Contains(stdout, sub) {
 			t.Errorf("image --help does not list %s", sub)
+		}
+	}
+}
+
+// TestImageInfoShortTrailer: a file that ends a few bytes after the image
+// has no room for a trailer; info --json says "none" (a documented value)
+// rather than guessing, and the text output says why.
+func TestImageInfoShortTrailer(t *testing.T) {
+	img := readFile(t, vec("unsigned-20k-v1.0.0.bin"))
+	dir := t.TempDir()
+	for _, c := range []struct {
+		tail             int
+		magic, imageOK   string
+		textMentionsNone bool
+	}{
+		{8, "none", "none", true},     // no room for the magic
+		{20, "unset", "none", false},  // room for the magic, image_ok would overlap the image
+		{64, "unset", "unset", false}, // room for both
+	} {
+		p := filepath.Join(dir, fmt.Sprintf("tail%d.bin", c.tail))
+		if err := os.WriteFile(p, append(bytes.Clone(img), bytes.Repeat([]byte{0xff}, c.tail)...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, stdout, stderr := runCLI(t, "image", "info", "--json", p)
+		var info imageInfo
+		if err := json.Unmarshal([]byte(stdout), &info); err != nil || code != 0 {
+			t.Fatalf("tail %d: exit %d, %v, %s", c.tail, code, err, stderr)
+		}
+		if tr := info.Trailer; tr == nil || tr.Magic != c.magic || tr.ImageOK != c.imageOK {
+			t.Errorf("tail %d: trailer %+v, want magic %q image_ok %q", c.tail, info.Trailer, c.magic, c.imageOK)
+		}
+		_, stdout, _ = runCLI(t, "image", "info", p)
+		if got := strings.Contains(stdout, "trailer:       none"); got != c.textMentionsNone {
+			t.Errorf("tail %d: text output says trailer none: %v\n%s", c.tail, got, stdout)
+		}
+	}
+}
+
+func TestParseDependencies(t *testing.T) {
+	deps, err := parseDependencies(" (1,1.2.3+4) ,(255, 0.1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []image.Dependency{{ImageID: 1, MinVersion: image.Version{Major: 1, Minor: 2, Revision: 3, Build: 4}},
+		{ImageID: 255, MinVersion: image.Version{Minor: 1}}}
+	if len(deps) != len(want) || deps[0] != want[0] || deps[1] != want[1] {
+		t.Errorf("parseDependencies = %+v, want %+v", deps, want)
+	}
+	for _, bad := range []string{"", "(1,1.0)(2,1.0)", "(1,1.0),", "(256,1.0)", "(1,1.2.3.4)", "(-1,1.0)", "(1)"} {
+		if deps, err := parseDependencies(bad); err == nil || !strings.HasPrefix(err.Error(), "--dependencies") {
+			t.Errorf("parseDependencies(%q) = %+v, %v; want a --dependencies error", bad, deps, err)
 		}
 	}
 }

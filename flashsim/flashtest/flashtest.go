@@ -450,15 +450,18 @@ func testArea(t *testing.T, newFlash NewFlash) {
 			wantErased(t, Snapshot(t, f)[0x20000:0x60000], ev, "primary after EraseAll")
 
 			// Partitions must tile whole sectors of the part.
-			for _, p := range []flashsim.Partition{
-				{Name: "mid-sector", Offset: 0x2000, Size: 0x4000},
-				{Name: "short", Offset: 0x10000, Size: 0x4000},
-				{Name: "empty", Offset: 0x20000, Size: 0},
-				{Name: "past-end", Offset: 0xe0000, Size: 0x40000},
-				{Name: "negative", Offset: -0x4000, Size: 0x4000},
+			for _, c := range []struct {
+				p    flashsim.Partition
+				want error
+			}{
+				{flashsim.Partition{Name: "mid-sector", Offset: 0x2000, Size: 0x4000}, flashsim.ErrEraseBoundary},
+				{flashsim.Partition{Name: "short", Offset: 0x10000, Size: 0x4000}, flashsim.ErrEraseBoundary},
+				{flashsim.Partition{Name: "empty", Offset: 0x20000, Size: 0}, flashsim.ErrEraseBoundary},
+				{flashsim.Partition{Name: "past-end", Offset: 0xe0000, Size: 0x40000}, flashsim.ErrOutOfBounds},
+				{flashsim.Partition{Name: "negative", Offset: -0x4000, Size: 0x4000}, flashsim.ErrOutOfBounds},
 			} {
-				if _, err := flashsim.NewArea(f, p); err == nil {
-					t.Errorf("NewArea accepted partition %+v", p)
+				if _, err := flashsim.NewArea(f, c.p); !errors.Is(err, c.want) {
+					t.Errorf("NewArea(%+v) = %v, want %v", c.p, err, c.want)
 				}
 			}
 		})

@@ -3,7 +3,8 @@ package image
 import "errors"
 
 // Sentinel errors returned (wrapped with the offending field or offset) by
-// the parsers and the verifier. Test for them with errors.Is.
+// the parsers, the verifier and the key functions. Test for them with
+// errors.Is.
 var (
 	// ErrNoImage means the header's magic bytes are all erased (0xff or
 	// 0x00): the slot holds no image, which MCUboot treats differently from
@@ -32,4 +33,11 @@ var (
 	// ErrBadSignature means a signature was checked against the key its
 	// KEYHASH selected and did not verify (and no other one did).
 	ErrBadSignature = errors.New("bad signature")
+
+	// ErrUnsupportedKey means a key MCUboot images cannot be signed or
+	// checked with here: ECDSA on curves other than P-256, RSA sizes other
+	// than 2048 and 3072 bits, and other key types.
+	ErrUnsupportedKey = errors.New("unsupported key")
+	// ErrBadKey means PEM input that is not a readable key.
+	ErrBadKey = errors.New("malformed key")
 )

@@ -21,14 +21,6 @@ const (
 	KeyRSA2048   = "rsa-2048"
 )
 
-// ErrUnsupportedKey is returned for keys MCUboot images cannot be signed or
-// checked with here: ECDSA on curves other than P-256, RSA sizes other than
-// 2048 and 3072 bits, and other key types.
-var ErrUnsupportedKey = errors.New("unsupported key")
-
-// ErrBadKey is returned for PEM input that is not a readable key.
-var ErrBadKey = errors.New("malformed key")
-
 // PublicKeyBytes returns the encoding of pub that MCUboot compiles into the
 // bootloader and imgtool getpub -e raw prints: DER SubjectPublicKeyInfo for
 // ECDSA and Ed25519 (91 and 44 bytes), DER PKCS#1 RSAPublicKey for RSA.
@@ -93,7 +85,14 @@ func ParsePrivateKeyPEM(data []byte) (crypto.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
+	return privateKeyFromBlock(block)
+}
+
+// privateKeyFromBlock decodes a private key PEM block for ParsePrivateKeyPEM
+// and ParsePublicKeyPEM.
+func privateKeyFromBlock(block *pem.Block) (crypto.Signer, error) {
 	var key any
+	var err error
 	switch block.Type {
 	case "PRIVATE KEY":
 		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
@@ -136,7 +135,7 @@ func ParsePublicKeyPEM(data []byte) (crypto.PublicKey, error) {
 	case "RSA PUBLIC KEY":
 		pub, err = x509.ParsePKCS1PublicKey(block.Bytes)
 	default:
-		signer, err := ParsePrivateKeyPEM(data)
+		signer, err := privateKeyFromBlock(block)
 		if err != nil {
 			return nil, err
 		}

@@ -83,19 +83,13 @@ func Parse(r io.ReaderAt, maxSize int64) (*Image, error) {
 
 	off := im.TLVOffset
 	if h.ProtectTLVSize > 0 {
-		tlvs, err := readArea(r, off, TLVProtInfoMagic, int(h.ProtectTLVSize), maxSize)
-		if err != nil {
+		if im.TLVs, off, err = readArea(r, off, TLVProtInfoMagic, int(h.ProtectTLVSize), maxSize, nil); err != nil {
 			return nil, err
 		}
-		im.TLVs = append(im.TLVs, tlvs.tlvs...)
-		off += int64(h.ProtectTLVSize)
 	}
-	area, err := readArea(r, off, TLVInfoMagic, -1, maxSize)
-	if err != nil {
+	if im.TLVs, im.End, err = readArea(r, off, TLVInfoMagic, -1, maxSize, im.TLVs); err != nil {
 		return nil, err
 	}
-	im.TLVs = append(im.TLVs, area.tlvs...)
-	im.End = off + tlvInfoSize + int64(len(area.raw))
 
 	d := sha256.New()
 	buf := make([]byte, hashChunk)
@@ -111,55 +105,49 @@ func Parse(r io.ReaderAt, maxSize int64) (*Image, error) {
 	return im, nil
 }
 
-// tlvArea is one decoded TLV area: its bytes after the info header and
-// the TLVs inside.
-type tlvArea struct {
-	raw  []byte
-	tlvs []TLV
-}
-
-// readArea reads the TLV area whose info header (with magic) is at off and
-// splits it into TLVs, each bounded by the area (bootutil_tlv_iter_next).
-// wantTot, unless negative, is the size the header promised for the area;
-// the area must end by maxEnd.
-func readArea(r io.ReaderAt, off int64, magic uint16, wantTot int, maxEnd int64) (tlvArea, error) {
+// readArea reads the TLV area whose info header (with magic) is at off,
+// appends its TLVs to tlvs, each bounded by the area
+// (bootutil_tlv_iter_next), and returns them with the area's end. wantTot,
+// unless negative, is the size the header promised for the area; the area
+// must end by maxEnd.
+func readArea(r io.ReaderAt, off int64, magic uint16, wantTot int, maxEnd int64, tlvs []TLV) ([]TLV, int64, error) {
 	protected := magic == TLVProtInfoMagic
 	var info [tlvInfoSize]byte
 	if err := readFull(r, info[:], off); err != nil {
-		return tlvArea{}, fmt.Errorf("%w: reading TLV info at %d: %w", ErrBadTLV, off, err)
+		return nil, 0, fmt.Errorf("%w: reading TLV info at %d: %w", ErrBadTLV, off, err)
 	}
 	if got := binary.LittleEndian.Uint16(info[0:]); got != magic {
-		return tlvArea{}, fmt.Errorf("%w: TLV info at %d has magic %#04x, want %#04x", ErrBadTLV, off, got, magic)
+		return nil, 0, fmt.Errorf("%w: TLV info at %d has magic %#04x, want %#04x", ErrBadTLV, off, got, magic)
 	}
 	tot := int(binary.LittleEndian.Uint16(info[2:]))
 	if tot < tlvInfoSize {
-		return tlvArea{}, fmt.Errorf("%w: TLV info at %d has size %d, below its own %d bytes", ErrBadTLV, off, tot, tlvInfoSize)
+		return nil, 0, fmt.Errorf("%w: TLV info at %d has size %d, below its own %d bytes", ErrBadTLV, off, tot, tlvInfoSize)
 	}
 	if wantTot >= 0 && tot != wantTot {
-		return tlvArea{}, fmt.Errorf("%w: protected TLV area at %d is %d bytes, ih_protect_tlv_size says %d",
+		return nil, 0, fmt.Errorf("%w: protected TLV area at %d is %d bytes, ih_protect_tlv_size says %d",
 			ErrBadTLV, off, tot, wantTot)
 	}
-	if off+int64(tot) > maxEnd {
-		return tlvArea{}, fmt.Errorf("%w: TLV area at %d ends at %d, max image size %d", ErrTooLarge, off, off+int64(tot), maxEnd)
+	end := off + int64(tot)
+	if end > maxEnd {
+		return nil, 0, fmt.Errorf("%w: TLV area at %d ends at %d, max image size %d", ErrTooLarge, off, end, maxEnd)
 	}
 	raw := make([]byte, tot-tlvInfoSize)
 	if err := readFull(r, raw, off+tlvInfoSize); err != nil {
-		return tlvArea{}, fmt.Errorf("%w: reading %d-byte TLV area at %d: %w", ErrBadTLV, tot, off, err)
+		return nil, 0, fmt.Errorf("%w: reading %d-byte TLV area at %d: %w", ErrBadTLV, tot, off, err)
 	}
-	a := tlvArea{raw: raw}
 	base := off + tlvInfoSize
 	for p := 0; p < len(raw); {
 		if len(raw)-p < tlvHeaderSize {
-			return tlvArea{}, fmt.Errorf("%w: TLV header at %d runs past the area end %d", ErrBadTLV, base+int64(p), base+int64(len(raw)))
+			return nil, 0, fmt.Errorf("%w: TLV header at %d runs past the area end %d", ErrBadTLV, base+int64(p), end)
 		}
 		typ := binary.LittleEndian.Uint16(raw[p:])
 		n := int(binary.LittleEndian.Uint16(raw[p+2:]))
 		vstart := p + tlvHeaderSize
 		if n > len(raw)-vstart {
-			return tlvArea{}, fmt.Errorf("%w: TLV %#x at %d has length %d, past the area end %d",
-				ErrBadTLV, typ, base+int64(p), n, base+int64(len(raw)))
+			return nil, 0, fmt.Errorf("%w: TLV %#x at %d has length %d, past the area end %d",
+				ErrBadTLV, typ, base+int64(p), n, end)
 		}
-		a.tlvs = append(a.tlvs, TLV{
+		tlvs = append(tlvs, TLV{
 			Type:      typ,
 			Protected: protected,
 			Offset:    base + int64(vstart),
@@ -167,7 +155,7 @@ func readArea(r io.ReaderAt, off int64, magic uint16, wantTot int, maxEnd int64)
 		})
 		p = vstart + n
 	}
-	return a, nil
+	return tlvs, end, nil
 }
 
 // readFull reads len(b) bytes at off; a short read is io.ErrUnexpectedEOF.

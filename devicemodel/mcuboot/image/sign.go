@@ -84,12 +84,16 @@ func Sign(payload []byte, opts SignOptions) ([]byte, error) {
 		fill(body, o.EraseValue)
 		body = append(body, payload...)
 	} else {
+		// The header overwrites the payload's first HeaderSize bytes, so
+		// imgtool insists they hold nothing (zeros) unless told to pad.
 		if len(payload) < o.HeaderSize {
-			return nil, fmt.Errorf("payload of %d bytes is shorter than the %d-byte header region; use PadHeader", len(payload), o.HeaderSize)
+			return nil, fmt.Errorf("payload of %d bytes is shorter than the %d-byte header region it must start with; pad the header instead (PadHeader, imgtool --pad-header)",
+				len(payload), o.HeaderSize)
 		}
 		for i, c := range payload[:o.HeaderSize] {
 			if c != 0 {
-				return nil, fmt.Errorf("payload byte %d is %#02x: without PadHeader the first %d bytes must be zero (imgtool's rule)", i, c, o.HeaderSize)
+				return nil, fmt.Errorf("payload byte %d is %#02x, but the first %d bytes, which the header overwrites, must be zero; pad the header instead (PadHeader, imgtool --pad-header)",
+					i, c, o.HeaderSize)
 			}
 		}
 		body = append(make([]byte, 0, len(payload)+1024), payload...)

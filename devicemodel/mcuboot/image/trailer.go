@@ -13,12 +13,15 @@ var BootMagic = [16]byte{0x77, 0xc2, 0x95, 0xf3, 0x60, 0xd2, 0xef, 0x7f, 0x35, 0
 // 32, which starts with the max-align as a little-endian u16.
 var bootMagicTail = [14]byte{0x2d, 0xe1, 0x5d, 0x29, 0x41, 0x0b, 0x8d, 0x77, 0x67, 0x9c, 0x11, 0x0f, 0x1f, 0x8a}
 
-// Defaults of imgtool sign.
+// Defaults of imgtool sign: -M (the sectors the swap status area covers)
+// and --max-align (BOOT_MAX_ALIGN).
 const (
 	DefaultMaxSectors = 128
 	DefaultMaxAlign   = 8
-	bootMagicSize     = 16
 )
+
+// bootMagicSize is the length of the trailer magic, whatever the max-align.
+const bootMagicSize = len(BootMagic)
 
 // MagicFor returns the trailer magic for a BOOT_MAX_ALIGN of 8, 16 or 32.
 // It returns an error for any other value.
