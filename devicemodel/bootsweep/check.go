@@ -65,7 +65,7 @@ func (fx *Fixture) check(dev *flashsim.Device, res *mcuboot.BootResult, want exp
 		}
 	} else {
 		var hdr [image.HeaderSize]byte
-		if _, err := l.Secondary().ReadAt(hdr[:], l.Strategy().SecondaryImageOffset(l)); err != nil {
+		if _, err := l.Secondary().ReadAt(hdr[:], l.Strategy().SecondaryImageOffset(l, mcuboot.SwapNone)); err != nil {
 			return err
 		}
 		if _, err := image.ParseHeader(hdr[:]); !errors.Is(err, image.ErrNoImage) {

@@ -7,7 +7,9 @@
 // slots hold exactly the expected images, the trailers are exactly as
 // expected, an unconfirmed test image reverts at the next boot and a
 // permanent one never does, and the flash never refused an operation. Seeded
-// runs with several cuts in a row complete the picture.
+// runs with several cuts in a row, of mixed kinds, anywhere in a permanent
+// upgrade or in a test upgrade and the revert that follows it, complete the
+// picture.
 //
 // It owns the fixtures (signed images sized to the board, the prepared
 // device) and the checks; it knows nothing of the CLI or of how results are

@@ -180,7 +180,7 @@ func (fx *Fixture) Pending(permanent bool) (*flashsim.Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := programImage(l.Secondary(), l.Strategy().SecondaryImageOffset(l), fx.New.Bytes); err != nil {
+	if err := programImage(l.Secondary(), l.Strategy().SecondaryImageOffset(l, mcuboot.SwapTest), fx.New.Bytes); err != nil {
 		return nil, err
 	}
 	return dev, mcuboot.SetPending(l.Secondary(), permanent)

@@ -60,7 +60,7 @@ func withSecondary(t *testing.T, fx *Fixture, img Image, permanent bool) *flashs
 		t.Fatal(err)
 	}
 	l, _ := fx.Loader(dev)
-	if err := programImage(l.Secondary(), l.Strategy().SecondaryImageOffset(l), img.Bytes); err != nil {
+	if err := programImage(l.Secondary(), l.Strategy().SecondaryImageOffset(l, mcuboot.SwapTest), img.Bytes); err != nil {
 		t.Fatal(err)
 	}
 	if err := mcuboot.SetPending(l.Secondary(), permanent); err != nil {
@@ -190,7 +190,7 @@ func TestScenarioOversizedSecondary(t *testing.T) {
 			t.Fatal(err)
 		}
 		l, _ := fx.Loader(dev)
-		if err := programImage(l.Secondary(), l.Strategy().SecondaryImageOffset(l), big.Bytes); err != nil {
+		if err := programImage(l.Secondary(), l.Strategy().SecondaryImageOffset(l, mcuboot.SwapTest), big.Bytes); err != nil {
 			t.Fatal(err)
 		}
 		tr := mcuboot.NewTrailer(l.Secondary(), mcuboot.TrailerLayout{WriteSize: l.WriteSize()})

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/fleetsim/fleetsim/devicemodel"
+	"github.com/fleetsim/fleetsim/devicemodel/mcuboot"
 	"github.com/fleetsim/fleetsim/flashsim"
 )
 
@@ -27,12 +28,21 @@ const (
 	// (revert_with_fails, second half). Only strategies that revert.
 	PhaseRevert Phase = "revert"
 	// PhaseRandom interrupts a permanent upgrade several times in a row at
-	// seeded random points (perm_with_random_fails(5)).
+	// seeded random points anywhere in it (perm_with_random_fails(5)).
 	PhaseRandom Phase = "random"
+	// PhaseRandomRevert interrupts a test upgrade and the revert of the
+	// unconfirmed image that follows it several times in a row, at seeded
+	// random points anywhere in either. For a strategy that cannot revert it
+	// is a test upgrade that must stay installed.
+	PhaseRandomRevert Phase = "random-revert"
 )
 
 // AllPhases lists the phases in the order a sweep runs them.
-var AllPhases = []Phase{PhasePerm, PhaseTest, PhaseRevert, PhaseRandom}
+var AllPhases = []Phase{PhasePerm, PhaseTest, PhaseRevert, PhaseRandom, PhaseRandomRevert}
+
+// random reports whether a phase is made of seeded random runs rather than
+// of one cut per operation.
+func (p Phase) random() bool { return p == PhaseRandom || p == PhaseRandomRevert }
 
 // AllCuts lists the cut kinds in the order a sweep tries them.
 var AllCuts = []flashsim.CutKind{flashsim.CutBefore, flashsim.CutAfter, flashsim.CutDuring}
@@ -40,6 +50,9 @@ var AllCuts = []flashsim.CutKind{flashsim.CutBefore, flashsim.CutAfter, flashsim
 // maxRandomCuts is the number of cuts in a row of a random run, as MCUboot's
 // perm_with_random_fails(5).
 const maxRandomCuts = 5
+
+// DefaultRandomRuns is the number of runs of each random phase.
+const DefaultRandomRuns = 16
 
 // Options selects what a sweep tries. The zero value tries everything with
 // seed 0.
@@ -53,7 +66,8 @@ type Options struct {
 	// Op, when positive, tries only that operation (reproducing a failure).
 	Op int
 	// Run, when positive, runs only that random run (1-based);
-	// RandomRuns is the number of random runs (default 8).
+	// RandomRuns is the number of runs of each random phase (default
+	// DefaultRandomRuns).
 	Run        int
 	RandomRuns int
 	// Stride tries every Stride-th operation only (1 or 0: all); short test
@@ -82,7 +96,8 @@ type Failure struct {
 	ZeroErased      bool
 	WriteSize       int // 0: the board's
 	// Cut is the cut of a single-cut phase; Run the random run (1-based, 0
-	// otherwise) and Cuts the cuts it made.
+	// otherwise) and Cuts the cuts it made (Op counted from the cut's
+	// arming, across the boots that completed while it was armed).
 	Cut  flashsim.PowerCut
 	Run  int
 	Cuts []flashsim.PowerCut
@@ -99,7 +114,7 @@ func (f Failure) Command() string {
 		base += fmt.Sprintf(" --write-size %d", f.WriteSize)
 	}
 	switch {
-	case f.Phase == PhaseRandom:
+	case f.Phase.random():
 		return fmt.Sprintf("%s --run %d", base, f.Run)
 	case f.Cut.Op == 0: // the uncut reference run
 		return base
@@ -112,7 +127,7 @@ func (f Failure) String() string {
 	if f.Cut.Op == 0 {
 		where = "without cuts"
 	}
-	if f.Phase == PhaseRandom {
+	if f.Phase.random() {
 		parts := make([]string, len(f.Cuts))
 		for i, c := range f.Cuts {
 			parts[i] = fmt.Sprintf("%s@%d", c.Kind, c.Op)
@@ -131,8 +146,10 @@ type Result struct {
 	// strategy cannot revert).
 	UpgradeOps, RevertOps int
 	// Tried counts cut points (a random run counts as one), Recovered those
-	// that met every invariant, Failed the others.
+	// that met every invariant, Failed the others. Runs is how many of
+	// Tried are random runs.
 	Tried, Recovered, Failed int
+	Runs                     int
 	Failures                 []Failure
 }
 
@@ -166,7 +183,7 @@ func Sweep(board devicemodel.Board, strategy string, opts Options) (*Result, err
 		opts.Phases = AllPhases
 	}
 	if opts.RandomRuns == 0 {
-		opts.RandomRuns = 8
+		opts.RandomRuns = DefaultRandomRuns
 	}
 	opts.RandomRuns = max(opts.RandomRuns, opts.Run)
 	if opts.Stride < 1 {
@@ -229,6 +246,18 @@ func Sweep(board devicemodel.Board, strategy string, opts Options) (*Result, err
 		res.UpgradeOps = sw.ops[PhaseTest]
 	}
 	res.RevertOps = sw.ops[PhaseRevert]
+	if res.UpgradeOps == 0 || (sw.reverts && res.RevertOps == 0) {
+		// The phases run did not count them: count a clean test upgrade
+		// and its revert.
+		up, rev, err := sw.cleanOps()
+		if err != nil {
+			return nil, err
+		}
+		if res.UpgradeOps == 0 {
+			res.UpgradeOps = up
+		}
+		res.RevertOps = rev
+	}
 
 	failures := make([]*Failure, len(jobs))
 	var next atomic.Int64
@@ -247,8 +276,11 @@ func Sweep(board devicemodel.Board, strategy string, opts Options) (*Result, err
 		}()
 	}
 	wg.Wait()
-	for _, f := range failures {
+	for i, f := range failures {
 		res.Tried++
+		if jobs[i].phase.random() {
+			res.Runs++
+		}
 		if f == nil {
 			res.Recovered++
 			continue
@@ -259,10 +291,32 @@ func Sweep(board devicemodel.Board, strategy string, opts Options) (*Result, err
 	return res, nil
 }
 
+// cleanOps counts the flash operations of a clean test upgrade and of the
+// revert that follows it (0 for a strategy that cannot revert).
+func (sw *sweeper) cleanOps() (upgrade, revert int, err error) {
+	dev, err := sw.fx.Pending(false)
+	if err != nil {
+		return 0, 0, err
+	}
+	before := dev.Ops()
+	if _, err := sw.fx.boot(dev); err != nil {
+		return 0, 0, fmt.Errorf("clean test upgrade: %w", err)
+	}
+	upgrade = dev.Ops() - before
+	if !sw.reverts {
+		return upgrade, 0, nil
+	}
+	before = dev.Ops()
+	if _, err := sw.fx.boot(dev); err != nil {
+		return 0, 0, fmt.Errorf("clean revert: %w", err)
+	}
+	return upgrade, dev.Ops() - before, nil
+}
+
 // jobs lists the cut points of a phase in a fixed order.
 func (sw *sweeper) jobs(ph Phase) []job {
 	var out []job
-	if ph == PhaseRandom {
+	if ph.random() {
 		for r := 1; r <= sw.opts.RandomRuns; r++ {
 			if sw.opts.Run > 0 && r != sw.opts.Run {
 				continue
@@ -291,7 +345,7 @@ func (sw *sweeper) prepare(ph Phase) (*flashsim.Device, error) {
 	switch ph {
 	case PhasePerm, PhaseRandom:
 		return sw.fx.Pending(true)
-	case PhaseTest:
+	case PhaseTest, PhaseRandomRevert:
 		return sw.fx.Pending(false)
 	case PhaseRevert:
 		dev, err := sw.fx.Pending(false)
@@ -332,7 +386,7 @@ func (sw *sweeper) reverted() (expect, error) {
 		return expect{}, err
 	}
 	nw := sw.fx.New
-	return expect{primary: sw.fx.Old, primaryT: confirmed, secondary: &nw, secondaryAt: l.Strategy().SecondaryImageOffset(l)}, nil
+	return expect{primary: sw.fx.Old, primaryT: confirmed, secondary: &nw, secondaryAt: l.Strategy().SecondaryImageOffset(l, mcuboot.SwapTest)}, nil
 }
 
 // finish boots dev without faults until the phase's operation is done and
@@ -373,7 +427,7 @@ func (sw *sweeper) steps(ph Phase, clean bool) ([]expect, error) {
 	switch ph {
 	case PhasePerm, PhaseRandom:
 		steps = []expect{sw.upgraded(true), sw.upgraded(true)}
-	case PhaseTest:
+	case PhaseTest, PhaseRandomRevert:
 		if sw.reverts {
 			steps = []expect{sw.upgraded(false), rev, rev}
 		} else {
@@ -382,9 +436,13 @@ func (sw *sweeper) steps(ph Phase, clean bool) ([]expect, error) {
 	case PhaseRevert:
 		steps = []expect{rev, rev}
 	}
-	if clean && ph == PhaseTest {
+	switch {
+	case clean && ph == PhaseTest:
 		// The reference run counts only the upgrade's operations.
 		steps = steps[:1]
+	case clean && ph == PhaseRandomRevert:
+		// Random cuts land anywhere in the upgrade and its revert.
+		steps = steps[:2]
 	}
 	return steps, nil
 }
@@ -392,11 +450,8 @@ func (sw *sweeper) steps(ph Phase, clean bool) ([]expect, error) {
 // try runs one job and returns its failure, or nil when it recovered.
 func (sw *sweeper) try(j job) *Failure {
 	dev := sw.prepared[j.phase].Clone()
-	if j.phase == PhaseRandom {
-		cuts, err := sw.randomRun(dev, j.run)
-		if err == nil {
-			err = sw.finish(j.phase, dev, false, false)
-		}
+	if j.phase.random() {
+		cuts, err := sw.randomRun(j.phase, dev, j.run)
 		if err != nil {
 			f := sw.failure(j, cuts, err)
 			return &f
@@ -444,20 +499,44 @@ func (sw *sweeper) completed(j job, dev *flashsim.Device) (bool, error) {
 }
 
 // randomRun cuts the power up to maxRandomCuts times in a row, each at a
-// random operation in the first half of what remains, stopping early when a
-// boot completes.
-func (sw *sweeper) randomRun(dev *flashsim.Device, run int) ([]flashsim.PowerCut, error) {
-	rng := rand.New(rand.NewPCG(sw.opts.Seed, 0x72616e64<<8|uint64(run)))
-	dev.SetRand(rand.New(rand.NewPCG(sw.opts.Seed, 0x746f726e<<8|uint64(run))))
-	remaining := sw.ops[PhaseRandom]
+// random operation (counted from its arming) anywhere in what remains of the
+// phase's operations, with a random kind, then boots without faults until
+// the phase is over. A cut stays armed across the boots that complete
+// before it strikes, so one cut can land in the revert that follows a test
+// upgrade. After every boot that completes, with or without a cut armed,
+// the device must be in the next state the phase allows (progress), and the
+// run ends in the phase's final state, which further boots do not change.
+func (sw *sweeper) randomRun(ph Phase, dev *flashsim.Device, run int) ([]flashsim.PowerCut, error) {
+	// One stream for the cuts and one for the tears, per phase and run.
+	salt := uint64(0x72616e64) // "rand"
+	if ph == PhaseRandomRevert {
+		salt = 0x72657672 // "revr"
+	}
+	rng := rand.New(rand.NewPCG(sw.opts.Seed, salt<<32|uint64(uint32(run))))
+	dev.SetRand(rand.New(rand.NewPCG(sw.opts.Seed, (salt^0x06111a1c)<<32|uint64(uint32(run)))))
+	steps, err := sw.steps(ph, false)
+	if err != nil {
+		return nil, err
+	}
+	p := progress{steps: steps}
+	remaining := sw.ops[ph]
 	var cuts []flashsim.PowerCut
-	for k := 0; k < maxRandomCuts; k++ {
-		c := flashsim.PowerCut{Op: 1 + rng.IntN(max(1, remaining/2)), Kind: sw.opts.Cuts[rng.IntN(len(sw.opts.Cuts))]}
+	for k := 0; k < maxRandomCuts && !p.done(); k++ {
+		c := flashsim.PowerCut{Op: 1 + rng.IntN(max(1, remaining)), Kind: sw.opts.Cuts[rng.IntN(len(sw.opts.Cuts))]}
 		dev.ArmPowerCut(c)
-		_, err := sw.fx.boot(dev)
+		var err error
+		for !p.done() {
+			var res *mcuboot.BootResult
+			if res, err = sw.fx.boot(dev); err != nil {
+				break
+			}
+			if err := p.advance(sw.fx, dev, res); err != nil {
+				return append(cuts, c), fmt.Errorf("boot with cut %d armed: %w", k+1, err)
+			}
+		}
 		dev.PowerOn()
 		if err == nil {
-			break
+			break // the phase ended before the cut struck
 		}
 		cuts = append(cuts, c)
 		if !errors.Is(err, flashsim.ErrPowerLoss) {
@@ -465,7 +544,66 @@ func (sw *sweeper) randomRun(dev *flashsim.Device, run int) ([]flashsim.PowerCut
 		}
 		remaining = max(1, remaining-c.Op)
 	}
+	// The state left by the last cut must lead to the final state.
+	for i := 0; !p.done(); i++ {
+		if i > len(steps) {
+			return cuts, fmt.Errorf("no final state after %d boots without cuts", i)
+		}
+		res, err := sw.fx.boot(dev)
+		if err != nil {
+			return cuts, fmt.Errorf("boot %d after the cuts: %w", i+1, err)
+		}
+		if err := p.advance(sw.fx, dev, res); err != nil {
+			return cuts, fmt.Errorf("after boot %d without cuts: %w", i+1, err)
+		}
+	}
+	// And stay there.
+	res, err := sw.fx.boot(dev)
+	if err != nil {
+		return cuts, fmt.Errorf("boot after the final state: %w", err)
+	}
+	if err := sw.fx.check(dev, res, steps[len(steps)-1]); err != nil {
+		return cuts, fmt.Errorf("boot after the final state: %w", err)
+	}
 	return cuts, nil
+}
+
+// progress follows a random run through its phase's states (steps without
+// the repeated final one): each completed boot must leave the device in a
+// later state than the one before, never the same, an earlier one or
+// something else.
+type progress struct {
+	steps []expect
+	at    int  // index of the state reached, once begun
+	begun bool // a boot has completed
+}
+
+func (p *progress) last() int { return len(p.steps) - 2 } // steps repeat the final state
+
+func (p *progress) done() bool { return p.begun && p.at >= p.last() }
+
+// advance checks the device after a completed boot and moves to the state
+// it matches. The first completed boot may find any state (the cut that
+// preceded it may have fallen after the end of a step); every later one
+// must perform exactly the next step: a boot that completes and leaves an
+// unconfirmed image in place has lost its revert.
+func (p *progress) advance(fx *Fixture, dev *flashsim.Device, res *mcuboot.BootResult) error {
+	from := 0
+	if p.begun {
+		from = p.at + 1
+	}
+	var first error
+	for i := from; i <= p.last(); i++ {
+		err := fx.check(dev, res, p.steps[i])
+		if err == nil {
+			p.at, p.begun = i, true
+			return nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 func (sw *sweeper) failure(j job, cuts []flashsim.PowerCut, err error) Failure {

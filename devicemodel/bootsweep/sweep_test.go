@@ -13,8 +13,9 @@ import (
 
 // TestSweep cuts the power before, after and during every flash operation
 // of an upgrade (permanent and test), of a revert, and in seeded runs of
-// several cuts in a row, for every board and every strategy it supports.
-// With -short it samples every 61st operation and one random run.
+// several cuts in a row (in a permanent upgrade; in a test upgrade and its
+// revert), for every board and every strategy it supports. With -short it
+// samples every 61st operation and one run per random phase.
 func TestSweep(t *testing.T) {
 	for _, b := range devicemodel.Boards() {
 		for _, s := range b.Strategies() {
@@ -111,7 +112,7 @@ func TestSweepDeterministic(t *testing.T) {
 	}
 	var results []*Result
 	for _, w := range []int{1, 3} {
-		r, err := Sweep(b, "swap-scratch", Options{Seed: 7, Workers: w, Stride: 9, Phases: []Phase{PhaseTest, PhaseRandom}, RandomRuns: 3})
+		r, err := Sweep(b, "swap-scratch", Options{Seed: 7, Workers: w, Stride: 9, Phases: []Phase{PhaseTest, PhaseRandom, PhaseRandomRevert}, RandomRuns: 3})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,8 +138,61 @@ func TestSweepReproducesOneCut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Tried != 1 || r.Recovered != 1 {
+	if r.Tried != 1 || r.Recovered != 1 || r.Runs != 1 {
 		t.Errorf("one random run: %+v", r)
+	}
+	r, err = Sweep(b, "swap-move", Options{Seed: 3, Phases: []Phase{PhaseRandomRevert}, Run: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Tried != 1 || r.Recovered != 1 || r.Runs != 1 || r.UpgradeOps == 0 || r.RevertOps == 0 {
+		t.Errorf("one random-revert run: %+v", r)
+	}
+}
+
+// TestSweepFoundRuns replays the random runs that found bugs, pinned by
+// board, strategy, seed and run (each broke an invariant before its fix):
+//   - overwrite: a torn erase of the secondary's header sector, then cuts
+//     inside the erase that discards the wreck; erasing the trailer first
+//     left an invalid image under an intact header that no boot cleared
+//     (Loader.eraseArea now erases the trailer last);
+//   - swap-scratch: a torn scratch erase left the revert's scratch record
+//     with its magic and generation intact over a damaged swap_size, and the
+//     resume refused it as inconsistent (the generation seal now covers
+//     swap_size and swap_info);
+//   - swap-offset with 32-byte writes: a torn scramble of the primary
+//     trailer at the start of a revert left an erased generation that a
+//     CRC-based seal read as valid; fixup_revert then rewrote the secondary
+//     record, a second tear destroyed it and the revert was lost (the seal
+//     is now a SHA-256).
+func TestSweepFoundRuns(t *testing.T) {
+	cases := []struct {
+		board, strategy string
+		seed            uint64
+		phase           Phase
+		run             int
+		writeSize       int
+	}{
+		{"k64f", "overwrite", 1, PhaseRandomRevert, 746, 0},
+		{"nrf52840", "overwrite", 1, PhaseRandomRevert, 746, 0},
+		{"nrf52840", "swap-scratch", 1, PhaseRandomRevert, 680, 0},
+		{"nrf52840", "swap-offset", 13, PhaseRandomRevert, 23, 32},
+	}
+	for _, c := range cases {
+		b, err := devicemodel.LookupBoard(c.board)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := Sweep(b, c.strategy, Options{Seed: c.seed, Phases: []Phase{c.phase}, Run: c.run, WriteSize: c.writeSize})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Tried != 1 {
+			t.Fatalf("%+v: tried %d", c, r.Tried)
+		}
+		for _, f := range r.Failures {
+			t.Errorf("%s\n    reproduce: %s", f, f.Command())
+		}
 	}
 }
 

@@ -222,6 +222,9 @@ func (l *Loader) decide(res *BootResult) (SwapType, Extent, *image.Image, error)
 	}
 	typ := DecideSwapType(pt, stt, l.strategy.UsesRowI())
 	if typ == SwapRevert && !l.strategy.Reverts() {
+		if err := l.clearStuckRevert(pt); err != nil {
+			return 0, Extent{}, nil, err
+		}
 		typ = SwapNone
 	}
 	if !typ.isUpgrade() {
@@ -233,6 +236,11 @@ func (l *Loader) decide(res *BootResult) (SwapType, Extent, *image.Image, error)
 	}
 	if sec.img == nil {
 		res.Rejected = sec.reason
+		if typ == SwapRevert {
+			if err := l.clearStuckRevert(pt); err != nil {
+				return 0, Extent{}, nil, err
+			}
+		}
 		return SwapNone, Extent{}, nil, nil
 	}
 	pri, err := ReadExtent(l.primary, 0)
@@ -251,6 +259,33 @@ func (l *Loader) decide(res *BootResult) (SwapType, Extent, *image.Image, error)
 		return SwapNone, Extent{}, nil, nil
 	}
 	return typ, pri, sec.img, nil
+}
+
+// clearStuckRevert handles a revert that cannot happen (MCUboot PR #2199,
+// "stuck revert"): the primary trailer asks for one (row IV: GOOD, UNSET,
+// SET) but the secondary holds no valid image to put back (erased, its
+// image erased, or discarded by validation), or the strategy cannot revert
+// at all (overwrite-only). Left alone, the table selects REVERT at every
+// boot, and the application, which asks the swap type before it accepts an
+// upload, believes a revert is pending and refuses new images.
+//
+// MCUboot's fix clears the REVERT state in swap-move's primary trailer.
+// fleetsim does the equivalent for every strategy: it sets image_ok in the
+// primary, "pretend we just reverted" as MCUboot does on a failed swap
+// (reference §3.2). The running image is the only one left, so it becomes
+// permanent; the table then yields NONE, and a new image set pending
+// upgrades normally. (The hardware security counter follows the now
+// permanent image at this boot; there is no image left to revert to.)
+//
+// Only a REVERT the table selected clears it. A TEST or PERM request whose
+// image was erased is discarded first (its trailer scrambled) and the next
+// boot's REVERT decides: swap-offset may still hold the image to revert to
+// at offset 0 while the download offset is empty.
+func (l *Loader) clearStuckRevert(pt TrailerState) error {
+	if pt.Magic != MagicGood || pt.ImageOK != FlagUnset || pt.CopyDone != FlagSet {
+		return nil
+	}
+	return l.PrimaryTrailer().WriteImageOK()
 }
 
 // tidySecondary clears what no table row can use and a power cut may leave
@@ -274,7 +309,7 @@ func (l *Loader) tidySecondary(stt TrailerState) error {
 		return err
 	}
 	corrupt := errors.Is(hdr.reason, image.ErrBadHeader)
-	if corrupt && l.strategy.SecondaryImageOffset(l) != 0 {
+	if corrupt && l.strategy.SecondaryImageOffset(l, SwapNone) != 0 {
 		var b [image.HeaderSize]byte
 		if err := readAt(l.secondary, b[:], 0); err != nil {
 			return err
@@ -296,11 +331,12 @@ func trailerErased(st TrailerState) bool {
 	return st.Magic == MagicUnset && st.ImageOK == FlagUnset && st.CopyDone == FlagUnset
 }
 
-// secondaryHeader returns ParseHeader's verdict on the secondary's header
-// (as the reason of a slotImage) or a flash error.
+// secondaryHeader returns ParseHeader's verdict on the header where an
+// update is downloaded in the secondary (as the reason of a slotImage) or a
+// flash error.
 func (l *Loader) secondaryHeader() (slotImage, error) {
 	var b [image.HeaderSize]byte
-	if err := readAt(l.secondary, b[:], l.strategy.SecondaryImageOffset(l)); err != nil {
+	if err := readAt(l.secondary, b[:], l.strategy.SecondaryImageOffset(l, SwapNone)); err != nil {
 		return slotImage{}, err
 	}
 	_, herr := image.ParseHeader(b[:])
@@ -322,7 +358,7 @@ type slotImage struct {
 // the flag's bits (erased bytes read 0xff), and such a wreck must be erased,
 // not kept.
 func (l *Loader) validateSecondary(typ SwapType, stt TrailerState) (slotImage, error) {
-	off := l.strategy.SecondaryImageOffset(l)
+	off := l.strategy.SecondaryImageOffset(l, typ)
 	si, err := l.parseSlot(l.secondary, off)
 	if err != nil {
 		return si, err
@@ -494,13 +530,17 @@ func (l *Loader) bootPrimary(res *BootResult) error {
 	return nil
 }
 
-// eraseArea erases every sector of a, from the last to the first, so that a
-// cut part-way leaves the header (and with it the image) intact rather than
-// a headless image with a trailer.
+// eraseArea erases every sector of a, from the first to the last, so that
+// the trailer, which is what makes the next boot look at the slot again,
+// goes last: a cut part-way leaves a slot whose trailer still leads the
+// next boot to validate (or tidy) it and erase it again. Erasing the trailer
+// first could leave, after a cut, an invalid image under an intact header
+// and no trailer, which no boot would ever clear (found by the sweep's
+// random-revert phase on overwrite: a torn header erase, then cuts inside
+// this erase).
 func (l *Loader) eraseArea(a *flashsim.Area) error {
-	secs := a.Sectors()
-	for i := len(secs) - 1; i >= 0; i-- {
-		if err := a.Erase(secs[i].Offset, secs[i].Size); err != nil {
+	for _, s := range a.Sectors() {
+		if err := a.Erase(s.Offset, s.Size); err != nil {
 			return err
 		}
 	}

@@ -32,9 +32,9 @@ func (s overwriteOnly) MaxImageSize(l *Loader) int64 {
 	return s.SlotLayout(l).SwapInfoOff(l.Primary().Size())
 }
 
-func (overwriteOnly) SecondaryImageOffset(*Loader) int64 { return 0 }
-func (overwriteOnly) Reverts() bool                      { return false }
-func (overwriteOnly) UsesRowI() bool                     { return false }
+func (overwriteOnly) SecondaryImageOffset(*Loader, SwapType) int64 { return 0 }
+func (overwriteOnly) Reverts() bool                                { return false }
+func (overwriteOnly) UsesRowI() bool                               { return false }
 
 // Resume has nothing to resume: an interrupted copy is simply redone,
 // because the secondary is untouched until the primary is complete.

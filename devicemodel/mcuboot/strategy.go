@@ -28,8 +28,12 @@ type Strategy interface {
 	// strategy can install.
 	MaxImageSize(l *Loader) int64
 	// SecondaryImageOffset is where the image header lies in the secondary
-	// slot (0; one sector for swap-offset).
-	SecondaryImageOffset(l *Loader) int64
+	// slot when swap type st is about to run. For SwapTest and SwapPerm (and
+	// SwapNone, when the slot holds a download or nothing) it is where an
+	// update is downloaded; for SwapRevert it is where the upgrade being
+	// reverted left the previous image. It is 0 for every type except in
+	// swap-offset, whose downloads start one sector in.
+	SecondaryImageOffset(l *Loader, st SwapType) int64
 	// Reverts reports whether the strategy can put an unconfirmed image
 	// back (false for overwrite-only, which treats REVERT as NONE).
 	Reverts() bool

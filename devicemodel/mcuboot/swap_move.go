@@ -146,9 +146,9 @@ func (s swapMove) MaxImageSize(l *Loader) int64 {
 	return max(0, s.movableSectors(l)) * s.sectorSize(l)
 }
 
-func (swapMove) SecondaryImageOffset(*Loader) int64 { return 0 }
-func (swapMove) Reverts() bool                      { return true }
-func (swapMove) UsesRowI() bool                     { return false }
+func (swapMove) SecondaryImageOffset(*Loader, SwapType) int64 { return 0 }
+func (swapMove) Reverts() bool                                { return true }
+func (swapMove) UsesRowI() bool                               { return false }
 
 // moveGenerations is the cycle swap generations run through (1..63): the
 // intent byte holds six bits of it. Trust only ever compares a generation

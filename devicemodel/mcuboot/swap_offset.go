@@ -63,10 +63,8 @@ import (
 //     and the torn record is erased and written again.
 //
 // The image offset in the secondary (SecondaryImageOffset) depends on the
-// swap the table selects: an update is downloaded one sector in, but the
-// image a revert puts back is the previous one, which the upgrade left at
-// offset 0. The Loader validates the secondary at that offset for every
-// swap type, so the offset follows the table.
+// swap type: an update is downloaded one sector in, but the image a revert
+// puts back is the previous one, which the upgrade left at offset 0.
 type swapOffset struct{}
 
 func (swapOffset) Name() string { return "swap-offset" }
@@ -113,19 +111,10 @@ func (s swapOffset) MaxImageSize(l *Loader) int64 {
 }
 
 // SecondaryImageOffset is one sector, where an update must be downloaded,
-// except while the swap table selects a revert: then the image to put back
-// is the previous one, which the upgrade left at offset 0. A flash error
-// yields the download offset; the caller's next read reports it.
-func (s swapOffset) SecondaryImageOffset(l *Loader) int64 {
-	pt, err := l.PrimaryTrailer().Read()
-	if err != nil {
-		return s.sectorSize(l)
-	}
-	st, err := l.SecondaryTrailer().Read()
-	if err != nil {
-		return s.sectorSize(l)
-	}
-	if DecideSwapType(pt, st, true) == SwapRevert {
+// except for a revert: the image to put back is the previous one, which the
+// upgrade left at offset 0.
+func (s swapOffset) SecondaryImageOffset(l *Loader, st SwapType) int64 {
+	if st == SwapRevert {
 		return 0
 	}
 	return s.sectorSize(l)

@@ -197,8 +197,13 @@ func TestSwapOffsetGeometry(t *testing.T) {
 	if got, want := l.strategy.MaxImageSize(l), int64(8*offsetSector); got != want {
 		t.Errorf("max image %#x, want %#x", got, want)
 	}
-	if got := l.strategy.SecondaryImageOffset(l); got != offsetSector {
-		t.Errorf("secondary image offset %#x on an empty device, want one sector", got)
+	for _, st := range []SwapType{SwapNone, SwapTest, SwapPerm} {
+		if got := l.strategy.SecondaryImageOffset(l, st); got != offsetSector {
+			t.Errorf("secondary image offset for %s %#x, want one sector", st, got)
+		}
+	}
+	if got := l.strategy.SecondaryImageOffset(l, SwapRevert); got != 0 {
+		t.Errorf("secondary image offset for a revert %#x, want 0", got)
 	}
 	dev := flashsim.New(flashsim.Uniform(8, offsetSector, 8, 0xff), flashsim.Options{})
 	p, _ := flashsim.NewArea(dev, flashsim.Partition{Name: "primary", Offset: 0, Size: 4 * offsetSector})
@@ -241,8 +246,11 @@ func TestSwapOffsetUpgradeRevert(t *testing.T) {
 			if got := binary.LittleEndian.Uint32(cell); got != want || got>>16 == 0 || got&0xffff == 0 {
 				t.Errorf("TLV sizes cell %#x, want %#x", got, want)
 			}
-			if got := l.strategy.SecondaryImageOffset(l); got != 0 {
-				t.Errorf("unconfirmed test image: secondary image offset %#x, want 0 (revert pending)", got)
+			if st, err := ReadSwapType(l.Primary(), l.Secondary()); err != nil || st != SwapRevert {
+				t.Errorf("unconfirmed test image: swap type %s (%v), want revert", st, err)
+			}
+			if ext, err := ReadExtent(r.sec, l.strategy.SecondaryImageOffset(l, SwapRevert)); err != nil || !ext.Present || ext.Header.Version.Minor != 0 {
+				t.Errorf("the revert's offset does not hold the old image: %+v %v", ext, err)
 			}
 			if res := r.boot(); res.SwapType != SwapRevert || res.Header.Version.Minor != 0 {
 				t.Fatalf("second boot did %s to %s", res.SwapType, res.Header.Version)

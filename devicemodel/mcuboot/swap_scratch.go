@@ -39,6 +39,12 @@ import (
 //     re-evaluates the table, where a REVERT interrupted right after its
 //     primary trailer was initialised no longer matches any row, so the
 //     unconfirmed image would stay for good (compare PR #2199).
+//   - Resuming the first step from the scratch record, while the primary
+//     trailer is scrambled or half re-initialised, does not start by erasing
+//     the scratch: that record is then the swap's only trace (a REVERT has
+//     none in the secondary), and a second cut right after the erase lost
+//     the revert for good. The step re-initialises the primary trailer from
+//     it and only then erases the scratch.
 type swapScratch struct{}
 
 func (swapScratch) Name() string { return "swap-scratch" }
@@ -133,9 +139,9 @@ func (s swapScratch) MaxImageSize(l *Loader) int64 {
 	return l.Primary().Size() - int64(s.SlotLayout(l).Size())
 }
 
-func (swapScratch) SecondaryImageOffset(*Loader) int64 { return 0 }
-func (swapScratch) Reverts() bool                      { return true }
-func (swapScratch) UsesRowI() bool                     { return false }
+func (swapScratch) SecondaryImageOffset(*Loader, SwapType) int64 { return 0 }
+func (swapScratch) Reverts() bool                                { return true }
+func (swapScratch) UsesRowI() bool                               { return false }
 
 // swapRecord is what a trailer records about the swap in progress.
 type swapRecord struct {
@@ -218,12 +224,29 @@ func (s swapScratch) run(l *Loader, rec swapRecord, done int) error {
 		cs := p.copySize(r)
 		switch state {
 		case 0:
-			if err := l.EraseSectors(scr, 0, scr.Size()); err != nil {
-				return err
+			// Resuming the very first step from the scratch record while
+			// the primary trailer is being re-initialised: the scratch
+			// trailer is then the swap's only record (a REVERT leaves no
+			// trace in the secondary and its row IV is gone with the
+			// primary trailer), so it must not be erased before the primary
+			// trailer holds the record again.
+			keep := false
+			if n == 0 && !p.useScratch {
+				var err error
+				if keep, err = holdsRecord(xt, rec); err != nil {
+					return err
+				}
+			}
+			if !keep {
+				if err := l.EraseSectors(scr, 0, scr.Size()); err != nil {
+					return err
+				}
 			}
 			if n == 0 {
-				if err := writeRecord(xt, rec); err != nil {
-					return err
+				if !keep {
+					if err := writeRecord(xt, rec); err != nil {
+						return err
+					}
 				}
 				if !p.useScratch {
 					if err := pt.Scramble(); err != nil {
@@ -312,6 +335,17 @@ func writeRecord(t *Trailer, rec swapRecord) error {
 		}
 	}
 	return t.WriteMagic()
+}
+
+// holdsRecord reports whether t holds rec complete: a good magic (written
+// last) over rec's generation, type and size.
+func holdsRecord(t *Trailer, rec swapRecord) (bool, error) {
+	st, err := t.Read()
+	if err != nil {
+		return false, err
+	}
+	return st.Magic == MagicGood && st.GenerationValid && st.Generation == rec.gen &&
+		st.SwapType == rec.typ && st.SwapSize == rec.swapSize, nil
 }
 
 // finishSwap writes what ends a swap in the primary trailer (reference

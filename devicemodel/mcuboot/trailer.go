@@ -1,6 +1,7 @@
 package mcuboot
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 
@@ -178,7 +179,8 @@ type TrailerState struct {
 	// SwapSize is swap_size as stored (0xffffffff when erased on 0xff flash).
 	SwapSize uint32
 	// Generation is the swap generation; GenerationValid is false unless the
-	// cell holds a value and its complement (see Trailer.WriteGeneration).
+	// cell holds a value and its seal over the value, swap_info and
+	// swap_size (see Trailer.WriteGeneration).
 	Generation      uint32
 	GenerationValid bool
 }
@@ -251,11 +253,15 @@ func (t *Trailer) Read() (TrailerState, error) {
 	}
 	st.SwapSize = binary.LittleEndian.Uint32(b[:4])
 	if t.layout.Generation {
+		seal, err := t.generationSeal()
+		if err != nil {
+			return st, err
+		}
 		if err := readAt(t.area, b[:8], t.layout.GenerationOff(t.size())); err != nil {
 			return st, err
 		}
-		g, ng := binary.LittleEndian.Uint32(b[:4]), binary.LittleEndian.Uint32(b[4:8])
-		st.Generation, st.GenerationValid = g, g == ^ng
+		g, sg := binary.LittleEndian.Uint32(b[:4]), binary.LittleEndian.Uint32(b[4:8])
+		st.Generation, st.GenerationValid = g, sg == seal(g)
 	}
 	return st, nil
 }
@@ -326,7 +332,13 @@ func (t *Trailer) ReadExtraCell(i, n int) ([]byte, error) {
 	return b, readAt(t.area, b, t.layout.ExtraCellOff(t.size(), i))
 }
 
-// WriteGeneration writes the swap generation g with its complement.
+// WriteGeneration writes the swap generation g with its seal: 32 bits of a
+// SHA-256 over g, the swap_info byte and swap_size as they are in flash now,
+// so both must be written before it (as every swap_status_init here does:
+// swap_info, swap_size, generation, magic). A CRC will not do: CRC-32 of
+// four 0xff bytes followed by zeros is 0xffffffff, so a torn erase leaving
+// an erased generation over such a swap_size read as valid (found by the
+// sweep on nrf52840/swap-offset with 32-byte writes).
 //
 // Why it exists (a fleetsim hardening, not in MCUboot): a power cut during
 // the erase of a sector that holds a trailer can leave any subset of the old
@@ -336,12 +348,38 @@ func (t *Trailer) ReadExtraCell(i, n int) ([]byte, error) {
 // such a tear leaves either the old pair or an invalid one. Comparing
 // generations therefore tells a trailer of the current swap from a
 // surviving fragment of an earlier one, which MCUboot's magic alone cannot
-// (compare issue #1966, where a torn magic bricked swap-move).
+// (compare issue #1966, where a torn magic bricked swap-move). The seal also
+// covers what a resume trusts beside the generation: a survivor whose
+// swap_size a tear damaged (found by the sweep's random-revert phase on
+// nrf52840/swap-scratch: a torn scratch erase left magic and generation
+// intact over a swap_size of 0xffe100) no longer reads as a valid record.
 func (t *Trailer) WriteGeneration(g uint32) error {
+	seal, err := t.generationSeal()
+	if err != nil {
+		return err
+	}
 	var b [8]byte
 	binary.LittleEndian.PutUint32(b[:4], g)
-	binary.LittleEndian.PutUint32(b[4:], ^g)
+	binary.LittleEndian.PutUint32(b[4:], seal(g))
 	return t.writeCell(t.layout.GenerationOff(t.size()), b[:])
+}
+
+// generationSeal reads swap_info and swap_size and returns the seal of a
+// generation over them (see WriteGeneration).
+func (t *Trailer) generationSeal() (func(g uint32) uint32, error) {
+	b := []byte("fleetsim swap generation\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+	fields := b[len(b)-9:]
+	if err := readAt(t.area, fields[4:5], t.layout.SwapInfoOff(t.size())); err != nil {
+		return nil, err
+	}
+	if err := readAt(t.area, fields[5:9], t.layout.SwapSizeOff(t.size())); err != nil {
+		return nil, err
+	}
+	return func(g uint32) uint32 {
+		binary.LittleEndian.PutUint32(fields[:4], g)
+		sum := sha256.Sum256(b)
+		return binary.LittleEndian.Uint32(sum[:4])
+	}, nil
 }
 
 // WriteStatus writes status entry i with state (0x01..0x03).

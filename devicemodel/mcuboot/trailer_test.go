@@ -235,3 +235,85 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestGenerationSealsSwapSize: a torn erase that leaves a record's magic and
+// generation intact but erases bytes of swap_size or swap_info must not leave
+// a valid record (the seal covers both), for both erase values.
+func TestGenerationSealsSwapSize(t *testing.T) {
+	for _, ev := range []byte{0xff, 0x00} {
+		l := TrailerLayout{WriteSize: 8, StatusEntries: 6, Generation: true}
+		whole := testArea(t, 8, ev)
+		tr := NewTrailer(whole, l)
+		must(t, tr.WriteSwapInfo(SwapRevert, 0))
+		must(t, tr.WriteSwapSize(0x1e100))
+		must(t, tr.WriteGeneration(2))
+		must(t, tr.WriteMagic())
+		st, err := tr.Read()
+		must(t, err)
+		if !st.GenerationValid || st.Generation != 2 || st.SwapSize != 0x1e100 || st.SwapType != SwapRevert {
+			t.Fatalf("ev %#x: intact record reads %+v", ev, st)
+		}
+		info := []int64{l.SwapInfoOff(whole.Size())}
+		for i := int64(0); i < 4; i++ {
+			info = append(info, l.SwapSizeOff(whole.Size())+i)
+		}
+		for _, off := range info {
+			buf := make([]byte, 4096)
+			_, err := whole.ReadAt(buf, whole.Size()-4096)
+			must(t, err)
+			if buf[off-(whole.Size()-4096)] == ev {
+				continue // already erased: a tear cannot change it
+			}
+			buf[off-(whole.Size()-4096)] = ev
+			torn := testArea(t, 8, ev)
+			must(t, torn.Program(torn.Size()-4096, buf))
+			st, err := NewTrailer(torn, l).Read()
+			must(t, err)
+			if st.Magic != MagicGood {
+				t.Fatalf("ev %#x: the tear reached the magic", ev)
+			}
+			if st.GenerationValid {
+				t.Errorf("ev %#x: byte at %#x erased, record still valid: %+v", ev, off, st)
+			}
+		}
+	}
+}
+
+// TestErasedGenerationNeverValid: a generation cell a tear erased reads
+// invalid over any swap_info and swap_size a tear can leave, including
+// 0xff 0xff 0xff 0x00 (a CRC-32 seal of that is 0xffffffff, the erased
+// cell itself).
+func TestErasedGenerationNeverValid(t *testing.T) {
+	for _, ev := range []byte{0xff, 0x00} {
+		l := TrailerLayout{WriteSize: 32, StatusEntries: 4, ExtraCells: 1, Generation: true}
+		for mask := 0; mask < 32; mask++ {
+			a := testArea(t, 32, ev)
+			tr := NewTrailer(a, l)
+			// Bits of mask choose which of swap_info and swap_size's four
+			// bytes hold a value (the others stay erased).
+			info := []byte{0x02}
+			size := []byte{0x00, 0xe1, 0x01, 0x00}
+			if ev == 0x00 {
+				size = []byte{0xff, 0xe1, 0x01, 0xff}
+			}
+			cell := func(off int64, b []byte, keep func(i int) bool) {
+				buf := make([]byte, 32)
+				fill(buf, ev)
+				for i := range b {
+					if keep(i) {
+						buf[i] = b[i]
+					}
+				}
+				must(t, a.Program(off, buf))
+			}
+			cell(l.SwapInfoOff(a.Size()), info, func(int) bool { return mask&1 != 0 })
+			cell(l.SwapSizeOff(a.Size()), size, func(i int) bool { return mask&(2<<i) != 0 })
+			must(t, tr.WriteMagic())
+			st, err := tr.Read()
+			must(t, err)
+			if st.GenerationValid {
+				t.Errorf("ev %#x mask %#x: erased generation reads valid: %+v", ev, mask, st)
+			}
+		}
+	}
+}
