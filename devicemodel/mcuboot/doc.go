@@ -4,8 +4,10 @@
 // confirm), the boot flow that resumes an interrupted upgrade, validates and
 // installs a new image, reverts an unconfirmed one and enforces downgrade and
 // hardware-rollback protection, and the upgrade strategies (overwrite-only,
-// swap-scratch; further strategies register themselves, see strategy.go).
-// Reference: /work/shared/reference/mcuboot.md §2-§4.
+// swap-scratch, swap-move, swap-offset: one file each, registered in
+// strategy.go).
+// Section numbers (§) in this package refer to the team's MCUboot reference
+// notes (shared/reference/mcuboot.md): §2 trailer, §3 swap table, §4 algorithms.
 //
 // It reaches flash only through flashsim.Area and images only through its
 // subpackage image. It knows nothing of boards, devices, the agent or the
