@@ -4,10 +4,12 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"hash"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -125,7 +127,7 @@ func New(lim Limits, fetch Fetcher, store Store) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.verify(r.keys, r.roles[0], &r.envelope, RoleRoot); err != nil {
+	if err := c.verify(r.keys, r.role(RoleRoot), &r.envelope, RoleRoot); err != nil {
 		return nil, err
 	}
 	c.root = r
@@ -252,13 +254,13 @@ func (c *Client) updateRoot() error {
 		}
 		// §5.3.4: a threshold of the trusted root's root keys, and of the
 		// new root's own keys.
-		if err := c.verify(c.root.keys, c.root.roles[0], &r.envelope, RoleRoot); err != nil {
+		if err := c.verify(c.root.keys, c.root.role(RoleRoot), &r.envelope, RoleRoot); err != nil {
 			return err
 		}
 		if r.version != next {
 			return errf(KindRollback, RoleRoot, "%d.root.json has version %d", next, r.version)
 		}
-		if err := c.verify(r.keys, r.roles[0], &r.envelope, RoleRoot); err != nil {
+		if err := c.verify(r.keys, r.role(RoleRoot), &r.envelope, RoleRoot); err != nil {
 			return err
 		}
 		c.root = r
@@ -299,7 +301,7 @@ func (c *Client) acceptTimestamp(data []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := c.verify(c.root.keys, c.root.roles[1], &ts.envelope, RoleTimestamp); err != nil {
+	if err := c.verify(c.root.keys, c.root.role(RoleTimestamp), &ts.envelope, RoleTimestamp); err != nil {
 		return err
 	}
 	if old := c.timestamp; old != nil {
@@ -362,7 +364,7 @@ func (c *Client) acceptSnapshot(data []byte, stored bool) error {
 	if err != nil {
 		return err
 	}
-	if err := c.verify(c.root.keys, c.root.roles[2], &s.envelope, RoleSnapshot); err != nil {
+	if err := c.verify(c.root.keys, c.root.role(RoleSnapshot), &s.envelope, RoleSnapshot); err != nil {
 		return err
 	}
 	// §5.5.5: no role listed before may vanish or go back in version.
@@ -440,7 +442,7 @@ func (c *Client) acceptTargets(data []byte, role, delegator string) (*targetsMet
 	var keys []key
 	var th threshold
 	if delegator == RoleRoot {
-		keys, th = c.root.keys, c.root.roles[3]
+		keys, th = c.root.keys, c.root.role(RoleTargets)
 	} else {
 		d := c.targets[delegator]
 		var ok bool
@@ -537,23 +539,9 @@ func (c *Client) TargetFileName(info TargetInfo) string {
 	if !c.root.consistent || len(info.Hashes) == 0 {
 		return info.Path
 	}
-	dir, base := "", info.Path
-	for i := len(info.Path) - 1; i >= 0; i-- {
-		if info.Path[i] == '/' {
-			dir, base = info.Path[:i+1], info.Path[i+1:]
-			break
-		}
-	}
-	return dir + hexString(info.Hashes[0].Digest) + "." + base
-}
-
-func hexString(b []byte) string {
-	const digits = "0123456789abcdef"
-	out := make([]byte, 2*len(b))
-	for i, c := range b {
-		out[2*i], out[2*i+1] = digits[c>>4], digits[c&15]
-	}
-	return string(out)
+	i := strings.LastIndexByte(info.Path, '/') + 1
+	dir, base := info.Path[:i], info.Path[i:]
+	return dir + hex.EncodeToString(info.Hashes[0].Digest) + "." + base
 }
 
 // TargetVerifier checks a target file as it streams past (firmware does not

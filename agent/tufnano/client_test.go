@@ -2,6 +2,7 @@ package tufnano
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"reflect"
@@ -49,7 +50,7 @@ func TestRefreshAccepts(t *testing.T) {
 					}
 					wantName := "fw/board-v2.bin"
 					if consistent {
-						wantName = "fw/" + hexOf(info.Hashes[0].Digest) + ".board-v2.bin"
+						wantName = "fw/" + hex.EncodeToString(info.Hashes[0].Digest) + ".board-v2.bin"
 					}
 					if got := c.TargetFileName(info); got != wantName {
 						t.Errorf("target file name %q, want %q", got, wantName)

@@ -151,6 +151,9 @@ var (
 )
 
 // KindOf returns the Kind of the first *Error in err's chain, or KindNone.
+// It walks the chain itself rather than calling errors.As, whose target
+// escapes to the heap: the client asks on every refresh (a 404 ends the
+// root chain) and must not allocate for it.
 func KindOf(err error) Kind {
 	for err != nil {
 		if e, ok := err.(*Error); ok {

@@ -485,6 +485,36 @@ func member(b []byte, v jval, key string) (jval, bool) {
 	}
 }
 
+// members finds the members of object v named names in one pass, storing
+// each in the jval dst points at in the same position (left as it is when
+// absent); the last one wins if repeated, as in member. It is how the
+// parsers pick the fields of an object they know.
+func members(b []byte, v jval, names []string, dst ...*jval) {
+	it := v.iter(b)
+	for {
+		k, val, ok := it.next()
+		if !ok {
+			return
+		}
+		for i, name := range names {
+			if strIs(b, k, name) {
+				*dst[i] = val
+				break
+			}
+		}
+	}
+}
+
+// count is the number of members or elements of an object or array.
+func (v jval) count(b []byte) int {
+	n := 0
+	for it := v.iter(b); ; n++ {
+		if _, _, ok := it.next(); !ok {
+			return n
+		}
+	}
+}
+
 // canonicalShape reports whether b[v] is laid out as canonical JSON (no
 // white space, members sorted by name, integers only), and whether any of
 // its strings holds an escape. A signer may have spelt escapes either way:

@@ -51,13 +51,7 @@ func parseKeys(b []byte, v jval, enabled KeyTypes, role string) ([]key, error) {
 	if v.kind != jObject {
 		return nil, errf(KindMalformed, role, "keys is not an object")
 	}
-	n := 0
-	for it := v.iter(b); ; n++ {
-		if _, _, ok := it.next(); !ok {
-			break
-		}
-	}
-	keys := make([]key, 0, n)
+	keys := make([]key, 0, v.count(b))
 	it := v.iter(b)
 	for {
 		id, kv, ok := it.next()
@@ -84,21 +78,7 @@ func parseKey(b []byte, v jval, enabled KeyTypes, role string) (key, error) {
 		return key{}, errf(KindMalformed, role, "key is not an object")
 	}
 	var keytype, scheme, keyval jval
-	it := v.iter(b)
-	for {
-		k, val, ok := it.next()
-		if !ok {
-			break
-		}
-		switch {
-		case strIs(b, k, "keytype"):
-			keytype = val
-		case strIs(b, k, "scheme"):
-			scheme = val
-		case strIs(b, k, "keyval"):
-			keyval = val
-		}
-	}
+	members(b, v, []string{"keytype", "scheme", "keyval"}, &keytype, &scheme, &keyval)
 	if keytype.kind != jString || keyval.kind != jObject {
 		return key{}, errf(KindMalformed, role, "key without keytype or keyval")
 	}

@@ -81,19 +81,7 @@ func parseEnvelope(raw []byte, typ, role string, lim *Limits) (envelope, error) 
 		return envelope{}, errf(KindMalformed, role, "metadata is not an object")
 	}
 	var signed, sigs jval
-	it := doc.iter(raw)
-	for {
-		k, v, ok := it.next()
-		if !ok {
-			break
-		}
-		switch {
-		case strIs(raw, k, "signed"):
-			signed = v
-		case strIs(raw, k, "signatures"):
-			sigs = v
-		}
-	}
+	members(raw, doc, []string{"signed", "signatures"}, &signed, &sigs)
 	if signed.kind != jObject || sigs.kind != jArray {
 		return envelope{}, errf(KindMalformed, role, "metadata without signed object and signatures array")
 	}
@@ -109,12 +97,7 @@ func parseEnvelope(raw []byte, typ, role string, lim *Limits) (envelope, error) 
 
 func (e *envelope) parseSignatures(v jval, role string, lim *Limits) error {
 	b := e.raw
-	n := 0
-	for it := v.iter(b); ; n++ {
-		if _, _, ok := it.next(); !ok {
-			break
-		}
-	}
+	n := v.count(b)
 	if n > lim.MaxSignatures {
 		return errf(KindTooManySignatures, role, "%d signatures, the device keeps at most %d", n, lim.MaxSignatures)
 	}
@@ -130,21 +113,7 @@ func (e *envelope) parseSignatures(v jval, role string, lim *Limits) error {
 		}
 		var s signature
 		var keyid jval
-		si := sv.iter(b)
-		for {
-			k, val, ok := si.next()
-			if !ok {
-				break
-			}
-			switch {
-			case strIs(b, k, "keyid"):
-				keyid = val
-			case strIs(b, k, "sig"):
-				s.sig = val
-			case strIs(b, k, "method"):
-				s.method = val
-			}
-		}
+		members(b, sv, []string{"keyid", "sig", "method"}, &keyid, &s.sig, &s.method)
 		if keyid.kind != jString || s.sig.kind != jString || (s.method.kind != jInvalid && s.method.kind != jString) {
 			return errf(KindMalformed, role, "signature without string keyid and sig")
 		}
@@ -159,23 +128,7 @@ func (e *envelope) parseSignatures(v jval, role string, lim *Limits) error {
 func (e *envelope) parseHeader(typ, role string) error {
 	b := e.raw
 	var t, spec, version, expires jval
-	it := e.signed.iter(b)
-	for {
-		k, v, ok := it.next()
-		if !ok {
-			break
-		}
-		switch {
-		case strIs(b, k, "_type"):
-			t = v
-		case strIs(b, k, "spec_version"):
-			spec = v
-		case strIs(b, k, "version"):
-			version = v
-		case strIs(b, k, "expires"):
-			expires = v
-		}
-	}
+	members(b, e.signed, []string{"_type", "spec_version", "version", "expires"}, &t, &spec, &version, &expires)
 	switch {
 	case t.kind != jString:
 		return errf(KindMalformed, role, "no _type")
@@ -258,6 +211,9 @@ type rootMeta struct {
 	roles      [4]threshold // root, timestamp, snapshot, targets
 }
 
+// role is the keys and threshold root gives the top-level role name.
+func (r *rootMeta) role(name string) threshold { return r.roles[roleIndex(name)] }
+
 func roleIndex(role string) int {
 	switch role {
 	case RoleRoot:
@@ -333,8 +289,8 @@ func parseThreshold(b []byte, v jval, role string) (threshold, error) {
 	if v.kind != jObject {
 		return threshold{}, errf(KindMalformed, role, "role is not an object")
 	}
-	ids, _ := member(b, v, "keyids")
-	tv, _ := member(b, v, "threshold")
+	var ids, tv jval
+	members(b, v, []string{"keyids", "threshold"}, &ids, &tv)
 	n, ok := toInt(b, tv)
 	if !ok || n < 1 || n > 1<<16 {
 		return threshold{}, errf(KindMalformed, role, "threshold is not a positive integer")
@@ -357,13 +313,7 @@ func stringList(b []byte, v jval, role, field string) ([][]byte, error) {
 	if v.kind != jArray {
 		return nil, errf(KindMalformed, role, "%s is not an array", field)
 	}
-	n := 0
-	for it := v.iter(b); ; n++ {
-		if _, _, ok := it.next(); !ok {
-			break
-		}
-	}
-	out := make([][]byte, 0, n)
+	out := make([][]byte, 0, v.count(b))
 	it := v.iter(b)
 	for {
 		_, e, ok := it.next()

@@ -166,3 +166,30 @@ func TestParseExpires(t *testing.T) {
 		}
 	}
 }
+
+// TestMembers checks the field picker the parsers share: one pass, absent
+// names left as they were, the last of a repeated member wins (as member).
+func TestMembers(t *testing.T) {
+	b := []byte(`{"a":1,"b":"x","a":[2],"c":{}}`)
+	doc, err := parseDocument(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b2, d jval
+	members(b, doc, []string{"a", "b", "d"}, &a, &b2, &d)
+	if a.kind != jArray || string(b[a.start:a.end]) != "[2]" {
+		t.Errorf("a = %q, want the last one, [2]", b[a.start:a.end])
+	}
+	if !strIs(b, b2, "x") || d.kind != jInvalid {
+		t.Errorf("b = %q, d kind %v", b[b2.start:b2.end], d.kind)
+	}
+	if last, _ := member(b, doc, "a"); last != a {
+		t.Errorf("member and members disagree on a repeated name")
+	}
+	if n := doc.count(b); n != 4 {
+		t.Errorf("count %d, want 4", n)
+	}
+	if arr := a; arr.count(b) != 1 {
+		t.Errorf("count of [2] is %d", arr.count(b))
+	}
+}

@@ -9,9 +9,9 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -246,7 +246,7 @@ func (r *testRepo) publish(bump ...string) {
 		}
 	}
 	rv := r.root.Signed.Version
-	if _, ok := r.files[strconv.FormatInt(rv, 10)+".root.json"]; !ok || contains(bump, RoleRoot) {
+	if _, ok := r.files[strconv.FormatInt(rv, 10)+".root.json"]; !ok || slices.Contains(bump, RoleRoot) {
 		b := encode(r, r.root, append(append([]*testSigner(nil), r.signers[RoleRoot]...), r.extraRootSigners...))
 		r.files[strconv.FormatInt(rv, 10)+".root.json"] = b
 		r.files["root.json"] = b
@@ -283,15 +283,6 @@ func (r *testRepo) serve(role string, version int64, b []byte) {
 	if r.root.Signed.ConsistentSnapshot {
 		r.files[MetadataFileName(role, version)] = b
 	}
-}
-
-func contains(s []string, x string) bool {
-	for _, e := range s {
-		if e == x {
-			return true
-		}
-	}
-	return false
 }
 
 // memFetcher serves files from a map and records the requests.
@@ -367,8 +358,6 @@ func (d *device) version(role string) int64 {
 	}
 	return f.Signed.Version
 }
-
-func hexOf(b []byte) string { return hex.EncodeToString(b) }
 
 func sha256Sum(b []byte) []byte {
 	h := sha256.Sum256(b)

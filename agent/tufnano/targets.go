@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"strconv"
+	"strings"
 )
 
 // targetsMeta is a parsed targets role (top-level or delegated). Target
@@ -43,23 +44,11 @@ func parseTargets(raw []byte, role string, lim *Limits) (*targetsMeta, error) {
 	}
 	t := &targetsMeta{envelope: env}
 	var dels jval
-	it := env.signed.iter(raw)
-	for {
-		k, v, ok := it.next()
-		if !ok {
-			break
-		}
-		switch {
-		case strIs(raw, k, "targets"):
-			t.targets = v
-		case strIs(raw, k, "delegations"):
-			dels = v
-		}
-	}
+	members(raw, env.signed, []string{"targets", "delegations"}, &t.targets, &dels)
 	if t.targets.kind != jObject {
 		return nil, errf(KindMalformed, role, "targets is not an object")
 	}
-	it = t.targets.iter(raw)
+	it := t.targets.iter(raw)
 	for {
 		_, v, ok := it.next()
 		if !ok {
@@ -117,21 +106,7 @@ func (t *targetsMeta) parseDelegations(v jval, role string, lim *Limits) error {
 		return errf(KindMalformed, role, "delegations is not an object")
 	}
 	var keys, roles, succinct jval
-	it := v.iter(b)
-	for {
-		k, val, ok := it.next()
-		if !ok {
-			break
-		}
-		switch {
-		case strIs(b, k, "keys"):
-			keys = val
-		case strIs(b, k, "roles"):
-			roles = val
-		case strIs(b, k, "succinct_roles"):
-			succinct = val
-		}
-	}
+	members(b, v, []string{"keys", "roles", "succinct_roles"}, &keys, &roles, &succinct)
 	var err error
 	if t.keys, err = parseKeys(b, keys, lim.KeyTypes, role); err != nil {
 		return err
@@ -145,7 +120,7 @@ func (t *targetsMeta) parseDelegations(v jval, role string, lim *Limits) error {
 	if roles.kind != jArray {
 		return errf(KindMalformed, role, "delegations roles is not an array")
 	}
-	it = roles.iter(b)
+	it := roles.iter(b)
 	for {
 		_, rv, ok := it.next()
 		if !ok {
@@ -174,23 +149,7 @@ func parseDelegatedRole(b []byte, v jval, role string) (delegatedRole, error) {
 		return d, err
 	}
 	var name, term, paths, prefixes jval
-	it := v.iter(b)
-	for {
-		k, val, ok := it.next()
-		if !ok {
-			break
-		}
-		switch {
-		case strIs(b, k, "name"):
-			name = val
-		case strIs(b, k, "terminating"):
-			term = val
-		case strIs(b, k, "paths"):
-			paths = val
-		case strIs(b, k, "path_hash_prefixes"):
-			prefixes = val
-		}
-	}
+	members(b, v, []string{"name", "terminating", "paths", "path_hash_prefixes"}, &name, &term, &paths, &prefixes)
 	if name.kind != jString {
 		return d, errf(KindMalformed, role, "delegated role without a name")
 	}
@@ -221,12 +180,12 @@ func (t *targetsMeta) parseSuccinct(v jval, role string) error {
 	if err != nil {
 		return err
 	}
-	bl, _ := member(b, v, "bit_length")
+	var bl, np jval
+	members(b, v, []string{"bit_length", "name_prefix"}, &bl, &np)
 	n, ok := toInt(b, bl)
 	if !ok || n < 1 || n > 32 {
 		return errf(KindMalformed, role, "succinct_roles bit_length is not in 1..32")
 	}
-	np, _ := member(b, v, "name_prefix")
 	if np.kind != jString {
 		return errf(KindMalformed, role, "succinct_roles without name_prefix")
 	}
@@ -303,7 +262,7 @@ func (d *delegatedRole) delegatedPath(path string) bool {
 // of "/"-separated segments, each matched by matchSegment.
 func matchPath(pattern, path string) bool {
 	for {
-		pi, ti := indexSlash(pattern), indexSlash(path)
+		pi, ti := strings.IndexByte(pattern, '/'), strings.IndexByte(path, '/')
 		if (pi < 0) != (ti < 0) {
 			return false
 		}
@@ -315,15 +274,6 @@ func matchPath(pattern, path string) bool {
 		}
 		pattern, path = pattern[pi+1:], path[ti+1:]
 	}
-}
-
-func indexSlash(s string) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '/' {
-			return i
-		}
-	}
-	return -1
 }
 
 // matchSegment is shell-style matching: * any run, ? one character,

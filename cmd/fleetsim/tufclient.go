@@ -67,17 +67,17 @@ it is taken from the date command instead.`,
 			Args:  cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				if f.metadataDir == "" {
-					return errors.New("--metadata-dir is required")
+					return errors.New("--metadata-dir DIR is required: the directory that keeps the trusted metadata")
 				}
 				data, err := os.ReadFile(args[0])
 				if err != nil {
-					return &exitError{1, err}
+					return &exitError{1, fmt.Errorf("reading the trusted root: %w", err)}
 				}
 				if err := os.MkdirAll(f.metadataDir, 0o755); err != nil {
-					return &exitError{1, err}
+					return &exitError{1, fmt.Errorf("keeping the trusted root: %w", err)}
 				}
 				if err := (dirStore(f.metadataDir)).Save(tufnano.RoleRoot, data); err != nil {
-					return &exitError{1, err}
+					return &exitError{1, fmt.Errorf("keeping the trusted root: %w", err)}
 				}
 				return nil
 			},
@@ -271,17 +271,5 @@ func (d dirStore) Load(role string, dst []byte) (int, error) {
 }
 
 func (d dirStore) Save(role string, data []byte) error {
-	tmp, err := os.CreateTemp(string(d), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), d.path(role))
+	return writeFileAtomic(d.path(role), data, 0o644)
 }

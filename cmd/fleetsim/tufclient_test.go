@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"math/rand/v2"
 	"net/http"
@@ -72,9 +71,8 @@ func (s *tufServer) addImage(t *testing.T, now time.Time, version string, img []
 
 func runTUFCLI(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	code := run(args, &out, &errb)
-	return code, out.String() + errb.String()
+	code, out, errs := repoCLI(t, args...)
+	return code, out + errs
 }
 
 func TestTUFClientConformanceProtocol(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -79,11 +80,16 @@ func repoError(err error) error {
 		msg += ": see the targets with fleetsim tuf-repo show"
 	case errors.Is(err, tufrepo.ErrUnknownTag):
 		msg += ": see the tags with fleetsim tuf-repo show, add one with fleetsim tuf-repo add-tag"
+	case errors.Is(err, tufrepo.ErrCorrupt):
+		msg += "; restore the repository directory from a backup"
 	case errors.Is(err, tufrepo.ErrBadTarget), errors.Is(err, tufrepo.ErrBadKey), errors.Is(err, tufrepo.ErrBadConfig):
 		code = 2
 	}
 	return &exitError{code, &repoCmdError{msg: msg, err: err}}
 }
+
+// repoTagRule is tufrepo.ValidTag in words, for the errors that refuse a tag.
+const repoTagRule = "a tag is 1 to 64 letters, digits, '-', '_', '.' or '+'"
 
 func (f *tufRepoFlags) clock() (time.Time, error) {
 	if f.now == "" {
@@ -192,7 +198,7 @@ func repoPathErr(err error) error {
 
 // writeRepoKeyFile writes a private key to a new file readable by its owner only.
 // An existing file is never overwritten: it may be the only copy of another
-// key.
+// key. A file that could not be written completely is removed.
 func writeRepoKeyFile(path string, k *tufrepo.PrivateKey) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
@@ -201,41 +207,43 @@ func writeRepoKeyFile(path string, k *tufrepo.PrivateKey) error {
 	if err != nil {
 		return repoRefused("writing key file: %v", err)
 	}
-	if _, err := f.Write(k.MarshalPEM()); err != nil {
-		f.Close()
-		os.Remove(path)
-		return repoRefused("writing key file %s: %v", path, repoPathErr(err))
+	_, err = f.Write(k.MarshalPEM())
+	if err == nil {
+		err = f.Sync()
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(path)
-		return repoRefused("writing key file %s: %v", path, repoPathErr(err))
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := f.Close(); err != nil {
+	if err != nil {
 		os.Remove(path)
 		return repoRefused("writing key file %s: %v", path, repoPathErr(err))
 	}
 	return nil
 }
 
-// writeRepoFileAtomic replaces path with data through a temporary file in the
-// same directory, so a static server reading the directory sees the old file
-// or the new one, never half of one.
-func writeRepoFileAtomic(path string, data []byte, perm fs.FileMode) error {
+// writeFileAtomic replaces path with data through a temporary file in the
+// same directory, so a reader of the directory (a static server, the next
+// tuf-client run after a crash) sees the old file or the new one, never half
+// of one.
+func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Chmod(perm)
 	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
+	if err == nil {
+		// Synced before the rename: after a power cut path holds the old
+		// bytes or all of the new ones.
+		err = tmp.Sync()
 	}
-	if err := tmp.Close(); err != nil {
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
@@ -324,7 +332,7 @@ whole days (30d).`,
 			}
 			for _, tag := range tags {
 				if !tufrepo.ValidTag(tag) {
-					return repoUsage("--tag %q: a tag is 1 to 64 letters, digits, '-', '_', '.' or '+'", tag)
+					return repoUsage("--tag %q: %s", tag, repoTagRule)
 				}
 			}
 			if deviceBuffer < 0 {
@@ -379,14 +387,16 @@ whole days (30d).`,
 				ws = append(ws, tw...)
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "created %s: root v1 expires %s\n", f.dir, repoTime(now.Add(r.Config().Expiry.Root)))
-			names := []string{"root", "targets", "snapshot", "timestamp"}
-			for i, rk := range []tufrepo.RoleKeys{setup.Root, setup.Targets, setup.Snapshot, setup.Timestamp} {
-				where := "held in " + f.dir
-				if i == 0 && offlineRoot {
-					where = "offline in " + rootKeyOut
+			ri := r.RootInfo()
+			fmt.Fprintf(out, "created %s: root v%d expires %s\n", f.dir, ri.Version, repoTime(ri.Expires))
+			for _, ro := range ri.Roles {
+				for _, k := range ro.Keys {
+					where := "held in " + f.dir
+					if !k.Held {
+						where = "offline in " + rootKeyOut
+					}
+					fmt.Fprintf(out, "%-9s key %s %s (%s)\n", ro.Role, k.Type, k.ID, where)
 				}
-				fmt.Fprintf(out, "%-9s key %s %s (%s)\n", names[i], rk.Keys[0].Type(), rk.Keys[0].ID(), where)
 			}
 			if len(tags) > 0 {
 				fmt.Fprintf(out, "tags: %s\n", strings.Join(r.Tags(), ", "))
@@ -459,7 +469,7 @@ DIR/<name>, where export --images finds it.`,
 				// images directory lacks. A stale file of a pruned target
 				// with the same name is replaced.
 				copied = filepath.Join(images, name)
-				if err := writeRepoFileAtomic(copied, img, 0o644); err != nil {
+				if err := writeFileAtomic(copied, img, 0o644); err != nil {
 					return repoRefused("copying image to %s: %v", copied, repoPathErr(err))
 				}
 			}
@@ -522,7 +532,7 @@ tag that exists already is left as it is.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			for _, tag := range args {
 				if !tufrepo.ValidTag(tag) {
-					return repoUsage("tag %q: a tag is 1 to 64 letters, digits, '-', '_', '.' or '+'", tag)
+					return repoUsage("tag %q: %s", tag, repoTagRule)
 				}
 			}
 			r, now, err := f.open()
@@ -653,7 +663,7 @@ root as it is.`,
 			after := repoRoleVersions(r)
 			out := cmd.OutOrStdout()
 			changed := false
-			for _, k := range sortedRepoKeys(after) {
+			for _, k := range slices.Sorted(maps.Keys(after)) {
 				if before[k] != after[k] {
 					fmt.Fprintf(out, "%s: v%d -> v%d\n", k, before[k], after[k])
 					changed = true
@@ -692,26 +702,14 @@ func repoRoleVersions(r *tufrepo.Repo) map[string]int64 {
 	return m
 }
 
-func sortedRepoKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
-}
-
 // checkRepoRootKeys refuses key files that hold no root key of the current root,
 // which would otherwise surface as an unexplained "have 0 of threshold 1".
 func checkRepoRootKeys(r *tufrepo.Repo, keys []*tufrepo.PrivateKey) error {
-	rs, err := latestRepoRoot(r)
-	if err != nil {
-		return err
-	}
-	ids := rs.Roles["root"].KeyIDs
+	ri := r.RootInfo()
+	ids := ri.Role(tufrepo.RoleRoot).KeyIDs()
 	for _, k := range keys {
 		if !slices.Contains(ids, k.ID()) {
-			return repoRefused("--root-key holds key %s, which is not a root key of root v%d (root keys: %s)", k.ID(), rs.Version, strings.Join(ids, ", "))
+			return repoRefused("--root-key holds key %s, which is not a root key of root v%d; pass the file of one of its root keys (%s)", k.ID(), ri.Version, strings.Join(ids, ", "))
 		}
 	}
 	return nil
@@ -735,12 +733,14 @@ Root version N+1 must be signed by the root keys of version N, so with an
 offline root every rotation takes the root key file(s) with --root-key. A
 root rotation is signed by the old and the new root keys.
 
-New root keys are never kept only inside the repository: each generated
-root key is written to a --key-out FILE (mode 0600). Keys of the online
-roles are held by the repository; --key-out also writes copies of them.
+New keys are held by the repository, like the keys they replace, except
+the root keys of an offline root (init --offline-root): the repository
+never holds those, so each generated root key must be written to a
+--key-out FILE (mode 0600). For a held key --key-out writes a copy.
 After a targets, snapshot or timestamp rotation every tag is re-signed.`,
 		Example: `  fleetsim tuf-repo rotate --repo repo --role targets --root-key /media/usb/root.pem
   fleetsim tuf-repo rotate --repo repo --role root --root-key old-root.pem --key-out new-root.pem
+  fleetsim tuf-repo rotate --repo lab --role root   # a repository that holds its root key
   fleetsim tuf-repo rotate --repo repo --role targets --keys 2 --threshold 1 --root-key root.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -778,9 +778,6 @@ After a targets, snapshot or timestamp rotation every tag is re-signed.`,
 			if len(keyOut) > 0 && len(keyOut) != gen {
 				return repoUsage("--key-out given %d times for %d generated keys: give one file per generated key", len(keyOut), gen)
 			}
-			if rl == tufrepo.RoleRoot && gen > 0 && len(keyOut) != gen {
-				return repoUsage("a new root key must be written out: give --key-out FILE for each of the %d generated root keys", gen)
-			}
 			olds, err := readRepoKeyFiles("root-key", rootKeys)
 			if err != nil {
 				return err
@@ -788,6 +785,10 @@ After a targets, snapshot or timestamp rotation every tag is re-signed.`,
 			r, now, err := f.open()
 			if err != nil {
 				return err
+			}
+			// An offline root's new keys would exist nowhere else.
+			if rl == tufrepo.RoleRoot && r.RootInfo().OfflineRoot && gen > 0 && len(keyOut) != gen {
+				return repoUsage("the repository keeps its root offline, so a new root key must be written out: give --key-out FILE for each of the %d generated root keys", gen)
 			}
 			if err := checkRepoRootKeys(r, olds); err != nil {
 				return err
@@ -820,16 +821,25 @@ After a targets, snapshot or timestamp rotation every tag is re-signed.`,
 				return repoError(err)
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "root v%d: %s threshold %d, keys:\n", r.RootVersion(), rl, threshold)
-			for i, k := range keys {
-				where := "held in " + f.dir
-				switch {
-				case i < len(given):
-					where = "from " + keyFiles[i]
-				case len(keyOut) > 0:
-					where = "written to " + keyOut[i-len(given)]
+			ri := r.RootInfo()
+			fmt.Fprintf(out, "root v%d: %s threshold %d, keys:\n", ri.Version, rl, threshold)
+			// Where each new key lives besides the repository.
+			file := map[string]string{}
+			for i, k := range given {
+				file[k.ID()] = "from " + keyFiles[i]
+			}
+			for i, p := range keyOut {
+				file[keys[len(given)+i].ID()] = "written to " + p
+			}
+			for _, k := range ri.Role(rl).Keys {
+				var where []string
+				if k.Held {
+					where = append(where, "held in "+f.dir)
 				}
-				fmt.Fprintf(out, "  %s %s (%s)\n", k.Type(), k.ID(), where)
+				if w := file[k.ID]; w != "" {
+					where = append(where, w)
+				}
+				fmt.Fprintf(out, "  %s %s (%s)\n", k.Type, k.ID, strings.Join(where, ", "))
 			}
 			printRepoWarnings(cmd.ErrOrStderr(), ws)
 			return nil
@@ -841,64 +851,9 @@ After a targets, snapshot or timestamp rotation every tag is re-signed.`,
 	fl.IntVar(&threshold, "threshold", 1, "signatures the role needs")
 	fl.IntVar(&count, "keys", 0, "number of keys to generate (default: --threshold less the --key files, at least 1 without --key)")
 	fl.StringArrayVar(&keyFiles, "key", nil, "existing private key file to use as a new key (repeatable)")
-	fl.StringArrayVar(&keyOut, "key-out", nil, "file to write a generated key to, mode 0600 (repeatable; required for root)")
+	fl.StringArrayVar(&keyOut, "key-out", nil, "file to write a generated key to, mode 0600 (repeatable; required for the root keys of an offline root)")
 	fl.StringArrayVar(&rootKeys, "root-key", nil, "offline root key file of the current root (repeatable)")
 	return cmd
-}
-
-// repoRootSummary is the part of root.json that show reports: versions, expiry,
-// and each role's keys and threshold.
-type repoRootSummary struct {
-	Version            int64                   `json:"version"`
-	Expires            time.Time               `json:"expires"`
-	ConsistentSnapshot bool                    `json:"consistent_snapshot"`
-	Keys               map[string]repoRootKey  `json:"keys"`
-	Roles              map[string]repoRootRole `json:"roles"`
-}
-
-type repoRootKey struct {
-	KeyType string `json:"keytype"`
-	Scheme  string `json:"scheme"`
-}
-
-type repoRootRole struct {
-	KeyIDs    []string `json:"keyids"`
-	Threshold int      `json:"threshold"`
-}
-
-// parseRootSummary reads the signed section of a root.json. The repository
-// has no accessor for its root's roles, so the CLI reads the served file.
-//
-// Errors: a description of what is missing or malformed.
-func parseRootSummary(data []byte) (repoRootSummary, error) {
-	var md struct {
-		Signed *repoRootSummary `json:"signed"`
-	}
-	if err := json.Unmarshal(data, &md); err != nil {
-		return repoRootSummary{}, fmt.Errorf("root.json: %v", err)
-	}
-	if md.Signed == nil {
-		return repoRootSummary{}, errors.New("root.json: no signed section")
-	}
-	for _, role := range []string{"root", "targets", "snapshot", "timestamp"} {
-		rr, ok := md.Signed.Roles[role]
-		if !ok || rr.Threshold < 1 || len(rr.KeyIDs) == 0 {
-			return repoRootSummary{}, fmt.Errorf("root.json: role %s missing or without keys", role)
-		}
-	}
-	return *md.Signed, nil
-}
-
-func latestRepoRoot(r *tufrepo.Repo) (repoRootSummary, error) {
-	f, err := r.Root(r.RootVersion())
-	if err != nil {
-		return repoRootSummary{}, repoError(err)
-	}
-	rs, err := parseRootSummary(f.Data)
-	if err != nil {
-		return repoRootSummary{}, repoRefused("corrupt repository: %v", err)
-	}
-	return rs, nil
 }
 
 // The report show prints, and its --json form.
@@ -927,6 +882,9 @@ type (
 	keyReport struct {
 		ID   string `json:"id"`
 		Type string `json:"type"`
+		// Held is false for an offline root key: operations that
+		// sign root need it given with --root-key.
+		Held bool `json:"held"`
 	}
 	fileReport struct {
 		Name       string `json:"name"`
@@ -959,28 +917,20 @@ type (
 
 func buildRepoReport(r *tufrepo.Repo, dir string, now time.Time, only string) (repoReport, error) {
 	cfg := r.Config()
-	rs, err := latestRepoRoot(r)
-	if err != nil {
-		return repoReport{}, err
-	}
+	ri := r.RootInfo()
 	rep := repoReport{
 		Repo: dir, Now: repoTime(now), DeviceBuffer: cfg.DeviceBuffer, MaxSignatures: cfg.MaxSignatures,
-		Root: rootReport{Version: rs.Version, Expires: repoTime(rs.Expires), ConsistentSnapshot: rs.ConsistentSnapshot},
+		Root: rootReport{Version: ri.Version, Expires: repoTime(ri.Expires), ConsistentSnapshot: ri.ConsistentSnapshot},
 		Tags: []tagReport{}, Warnings: []warningReport{},
 	}
-	for _, role := range []string{"root", "targets", "snapshot", "timestamp"} {
-		rr := rs.Roles[role]
-		ro := roleReport{Role: role, Threshold: rr.Threshold}
-		for _, id := range rr.KeyIDs {
-			kt := rs.Keys[id].KeyType
-			if s := rs.Keys[id].Scheme; s != "" && s != kt {
-				kt += "/" + s
-			}
-			ro.Keys = append(ro.Keys, keyReport{ID: id, Type: kt})
+	for _, ro := range ri.Roles {
+		rr := roleReport{Role: string(ro.Role), Threshold: ro.Threshold}
+		for _, k := range ro.Keys {
+			rr.Keys = append(rr.Keys, keyReport{ID: k.ID, Type: string(k.Type), Held: k.Held})
 		}
-		rep.Root.Roles = append(rep.Root.Roles, ro)
+		rep.Root.Roles = append(rep.Root.Roles, rr)
 	}
-	for v := int64(1); v <= rs.Version; v++ {
+	for v := int64(1); v <= ri.Version; v++ {
 		rf, err := r.Root(v)
 		if err != nil {
 			return repoReport{}, repoError(err)
@@ -989,10 +939,6 @@ func buildRepoReport(r *tufrepo.Repo, dir string, now time.Time, only string) (r
 	}
 	tags := r.Tags()
 	if only != "" {
-		if !slices.Contains(tags, only) {
-			_, err := r.View(only)
-			return repoReport{}, repoError(err)
-		}
 		tags = []string{only}
 	}
 	for _, tag := range tags {
@@ -1007,22 +953,17 @@ func buildRepoReport(r *tufrepo.Repo, dir string, now time.Time, only string) (r
 		tr := tagReport{Tag: tag, Targets: []targetReport{}}
 		for _, fl := range files {
 			fr := fileReport{Name: fl.Name, Size: len(fl.Data), Signatures: fl.Signatures}
-			switch fl.Name {
-			case "timestamp.json":
+			switch {
+			case fl.Name == "timestamp.json":
 				fr.Version, fr.Expires = v.TimestampVersion, repoTime(v.TimestampExpires)
-			case "snapshot.json":
+			case fl.Name == "snapshot.json":
 				fr.Version, fr.Expires = v.SnapshotVersion, repoTime(v.SnapshotExpires)
-			case "targets.json":
+			case fl.Name == "targets.json":
 				fr.Version, fr.Expires = v.TargetsVersion, repoTime(v.TargetsExpires)
-			default:
+			case strings.HasSuffix(fl.Name, ".root.json"):
 				continue // the root chain is reported once, under root
 			}
 			tr.Files = append(tr.Files, fr)
-		}
-		for _, fl := range files {
-			if !strings.HasSuffix(fl.Name, ".root.json") && !slices.Contains([]string{"timestamp.json", "snapshot.json", "targets.json"}, fl.Name) {
-				tr.Files = append(tr.Files, fileReport{Name: fl.Name, Size: len(fl.Data), Signatures: fl.Signatures})
-			}
 		}
 		for _, name := range v.Targets {
 			t, ok := r.Target(name)
@@ -1068,7 +1009,11 @@ func printRepoReport(w io.Writer, rep repoReport) error {
 			if i == 0 {
 				label = fmt.Sprintf("%s (threshold %d)", ro.Role, ro.Threshold)
 			}
-			fmt.Fprintf(tw, "  %s\t%s %s\n", label, k.Type, k.ID)
+			where := "held"
+			if !k.Held {
+				where = "offline"
+			}
+			fmt.Fprintf(tw, "  %s\t%s %s %s\n", label, k.Type, k.ID, where)
 		}
 	}
 	for _, fl := range rep.Root.Files {
@@ -1322,7 +1267,7 @@ func writeRepoExport(out string, files []repoExportFile) error {
 	}
 	keep := map[string]bool{"targets": true}
 	for _, e := range files {
-		if err := writeRepoFileAtomic(filepath.Join(out, e.rel), e.data, 0o644); err != nil {
+		if err := writeFileAtomic(filepath.Join(out, e.rel), e.data, 0o644); err != nil {
 			return repoRefused("writing %s: %v", filepath.Join(out, e.rel), repoPathErr(err))
 		}
 		keep[e.rel] = true

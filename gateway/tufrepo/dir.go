@@ -365,7 +365,7 @@ func loadState(mdata []byte, read func(sum string) ([]byte, error), keys map[str
 			return nil, &CorruptError{File: manifestFile, Reason: "bad tag " + strconv.Quote(tag)}
 		}
 		names := m.Tags[tag]
-		v := &view{tag: tag}
+		v := &view{}
 		for _, name := range sortedKeys(names) {
 			f, err := load(name, names[name])
 			if err != nil {
@@ -379,25 +379,8 @@ func loadState(mdata []byte, read func(sum string) ([]byte, error), keys map[str
 				}
 				f.Signatures = len(md.Signatures)
 				v.targets = signedFile{version: md.Signed.Version, expires: md.Signed.Expires, file: f}
-				for tname, tf := range md.Signed.Targets {
-					t, err := targetFromEntry(tname, tf)
-					if err != nil {
-						return nil, &CorruptError{File: tag + "/" + name, Reason: err.Error()}
-					}
-					if !t.hasTag(tag) {
-						return nil, &CorruptError{File: tag + "/" + name, Reason: tname + " does not carry the tag"}
-					}
-					if rec, ok := st.targets[tname]; ok {
-						if !rec.t.equal(t) {
-							return nil, &CorruptError{File: tag + "/" + name, Reason: tname + " differs between tags"}
-						}
-						continue
-					}
-					rec, err := newTargetRec(t)
-					if err != nil {
-						return nil, &CorruptError{File: tag + "/" + name, Reason: err.Error()}
-					}
-					st.targets[tname] = rec
+				if err := st.addStoredTargets(tag, md.Signed.Targets); err != nil {
+					return nil, err
 				}
 			case name == "snapshot.json":
 				md, err := parseMetadata[metadata.SnapshotType](name, f.Data)
@@ -443,6 +426,36 @@ func loadState(mdata []byte, read func(sum string) ([]byte, error), keys map[str
 		}
 	}
 	return st, nil
+}
+
+// addStoredTargets adds the targets a tag's stored targets.json lists. The
+// repository keeps one record per target, so a target listed by several
+// tags must be the same in each.
+func (st *state) addStoredTargets(tag string, listed map[string]*metadata.TargetFiles) error {
+	corrupt := func(reason string) error { return &CorruptError{File: tag + "/targets.json", Reason: reason} }
+	// In name order, so the file reported for a repository with several
+	// bad entries is the same on every run.
+	for _, name := range sortedKeys(listed) {
+		t, err := targetFromEntry(name, listed[name])
+		if err != nil {
+			return corrupt(err.Error())
+		}
+		if !t.hasTag(tag) {
+			return corrupt(name + " does not carry the tag")
+		}
+		if rec, ok := st.targets[name]; ok {
+			if !rec.t.equal(t) {
+				return corrupt(name + " differs between tags")
+			}
+			continue
+		}
+		rec, err := newTargetRec(t)
+		if err != nil {
+			return corrupt(err.Error())
+		}
+		st.targets[name] = rec
+	}
+	return nil
 }
 
 func isVersioned(name, base string) bool {

@@ -46,6 +46,8 @@ type NotFoundError struct {
 	UnknownTag bool
 }
 
+// Error says whether the tag or only the file is unknown: the gateway
+// answers 404 either way, and its log should tell the two apart.
 func (e *NotFoundError) Error() string {
 	if e.UnknownTag {
 		return fmt.Sprintf("tufrepo: unknown tag %q (fetching %s)", e.Tag, e.Name)
@@ -68,6 +70,7 @@ type TargetError struct {
 	Err    error
 }
 
+// Error names the target and, for a bad field, the field and the reason.
 func (e *TargetError) Error() string {
 	msg := e.Err.Error() + " " + fmt.Sprintf("%q", e.Name)
 	if e.Field != "" {
@@ -79,6 +82,8 @@ func (e *TargetError) Error() string {
 	return msg
 }
 
+// Unwrap makes errors.Is match ErrDuplicateTarget, ErrUnknownTarget or
+// ErrBadTarget.
 func (e *TargetError) Unwrap() error { return e.Err }
 
 // KeysError reports that a role cannot be signed: the keys given or stored
@@ -88,6 +93,7 @@ type KeysError struct {
 	Have, Need int
 }
 
+// Error gives the count of usable keys against the threshold.
 func (e *KeysError) Error() string {
 	return fmt.Sprintf("tufrepo: missing signing keys for %s: have %d of threshold %d", e.Role, e.Have, e.Need)
 }
@@ -101,6 +107,7 @@ type CorruptError struct {
 	Reason string
 }
 
+// Error names the stored file, so an operator knows what to restore.
 func (e *CorruptError) Error() string {
 	return fmt.Sprintf("tufrepo: corrupt repository: %s: %s", e.File, e.Reason)
 }

@@ -33,6 +33,24 @@ const (
 	KeyRSAPSS KeyType = "rsa-pss"
 )
 
+// keyTypeOf names the type of a public key record in root.json. Every key
+// the repository signs with has one of the three types; a record it did not
+// write is named by its TUF keytype and scheme.
+func keyTypeOf(k *metadata.Key) KeyType {
+	if k == nil {
+		return ""
+	}
+	switch {
+	case k.Type == metadata.KeyTypeEd25519 && k.Scheme == metadata.KeySchemeEd25519:
+		return KeyEd25519
+	case k.Type == metadata.KeyTypeECDSA_SHA2_P256 && k.Scheme == metadata.KeySchemeECDSA_SHA2_P256:
+		return KeyECDSAP256
+	case k.Type == metadata.KeyTypeRSASSA_PSS_SHA256 && k.Scheme == metadata.KeySchemeRSASSA_PSS_SHA256:
+		return KeyRSAPSS
+	}
+	return KeyType(k.Type + "/" + k.Scheme)
+}
+
 // rsaBits is the modulus of generated RSA keys: 2048 like Foundries' first
 // roots; bigger keys only make root.json and every signature longer, which
 // costs MCU buffer space.

@@ -2,6 +2,8 @@ package tufrepo
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -74,7 +76,6 @@ type signedFile struct {
 
 // view is one tag's targets, snapshot and timestamp.
 type view struct {
-	tag                          string
 	targets, snapshot, timestamp signedFile
 	// history holds {N}.targets.json and {N}.snapshot.json, oldest first,
 	// when consistent snapshots are on.
@@ -235,7 +236,7 @@ func signers(role Role, root *metadata.RootType, held map[string]*PrivateKey, ex
 // rebuild or bumpSnapshot) and always the timestamp, each with its version
 // raised by one. A tag without a view gets a new one starting at version 1.
 func (r *Repo) publish(tx *state, tag string, now time.Time, rebuild, bumpSnapshot bool) error {
-	nv := &view{tag: tag}
+	nv := &view{}
 	if old, ok := tx.views[tag]; ok {
 		*nv = *old
 		nv.history = slices.Clone(old.history)
@@ -308,7 +309,7 @@ func (r *Repo) publish(tx *state, tag string, now time.Time, rebuild, bumpSnapsh
 }
 
 func metaFile(s signedFile) *metadata.MetaFiles {
-	sum := sha256Of(s.file.Data)
+	sum := sha256.Sum256(s.file.Data)
 	return &metadata.MetaFiles{Length: int64(len(s.file.Data)), Hashes: metadata.Hashes{"sha256": sum[:]}, Version: s.version}
 }
 
@@ -526,7 +527,7 @@ func (r *Repo) Renew(now time.Time) ([]Warning, error) {
 	root := tx.root()
 	if due(now, root.signed.Expires, r.cfg.Expiry.Root) {
 		if err := r.newRoot(tx, now, func(*metadata.RootType) {}, nil); err != nil {
-			if !isMissingKeys(err) {
+			if !errors.Is(err, ErrMissingKeys) {
 				return nil, err
 			}
 			ws = append(ws, Warning{Kind: WarnExpiring, File: root.file.Name, Role: RoleRoot, Expires: root.signed.Expires})
@@ -618,11 +619,6 @@ func (r *Repo) RotateKeys(now time.Time, role Role, keys []*PrivateKey, threshol
 		}
 	}
 	return r.commit(tx)
-}
-
-func isMissingKeys(err error) bool {
-	_, ok := err.(*KeysError)
-	return ok
 }
 
 // newRoot appends root version N+1 to tx: a copy of version N changed by
@@ -733,6 +729,78 @@ func (r *Repo) Root(version int64) (File, error) {
 		return File{}, &NotFoundError{Name: strconv.FormatInt(version, 10) + ".root.json"}
 	}
 	return r.st.roots[version-1].file, nil
+}
+
+// RootInfo describes the current root: what a device that has followed the
+// root chain trusts, and which of those keys the repository can sign with.
+type RootInfo struct {
+	Version            int64
+	Expires            time.Time
+	ConsistentSnapshot bool
+	// OfflineRoot reports a repository set up with Setup.OfflineRoot: it
+	// never holds a root key, so every new root needs keys given to it and
+	// the new root keys of a rotation are kept only by the caller.
+	OfflineRoot bool
+	// Roles are root, targets, snapshot and timestamp, in that order.
+	Roles []RoleInfo
+}
+
+// RoleInfo is one role's entry in root: its keys and threshold.
+type RoleInfo struct {
+	Role      Role
+	Threshold int
+	// Keys are sorted by ID, as root lists them.
+	Keys []KeyInfo
+}
+
+// KeyInfo is one key a role lists.
+type KeyInfo struct {
+	ID   string
+	Type KeyType
+	// Held reports that the repository holds the private key and signs
+	// with it by itself; a key not held must be given to the operation.
+	Held bool
+}
+
+// Role returns the entry of role r; the zero RoleInfo for an unknown role.
+func (ri RootInfo) Role(r Role) RoleInfo {
+	for _, x := range ri.Roles {
+		if x.Role == r {
+			return x
+		}
+	}
+	return RoleInfo{}
+}
+
+// KeyIDs lists the role's key IDs, sorted.
+func (ri RoleInfo) KeyIDs() []string {
+	ids := make([]string, len(ri.Keys))
+	for i, k := range ri.Keys {
+		ids[i] = k.ID
+	}
+	return ids
+}
+
+// RootInfo describes the current root version. It is read from the
+// repository's own state, so it needs no parsing of the served root.json.
+func (r *Repo) RootInfo() RootInfo {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	root := &r.st.root().signed
+	ri := RootInfo{
+		Version: root.Version, Expires: root.Expires, ConsistentSnapshot: root.ConsistentSnapshot,
+		OfflineRoot: r.offlineRoot,
+	}
+	for _, role := range allRoles {
+		rr := root.Roles[string(role)]
+		ro := RoleInfo{Role: role, Threshold: rr.Threshold}
+		for _, id := range rr.KeyIDs {
+			_, held := r.st.keys[id]
+			ro.Keys = append(ro.Keys, KeyInfo{ID: id, Type: keyTypeOf(root.Keys[id]), Held: held})
+		}
+		ri.Roles = append(ri.Roles, ro)
+	}
+	return ri
 }
 
 // ViewInfo describes a tag's view: versions and expiries of its roles and the
@@ -868,6 +936,7 @@ func (r *Repo) Check(now time.Time) []Warning {
 	return ws
 }
 
+// String summarises the repository for logs: root version, targets, tags.
 func (r *Repo) String() string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()

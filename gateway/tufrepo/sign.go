@@ -130,8 +130,6 @@ func newFile(name string, data []byte, nsigs int) File {
 	return File{Name: name, Data: data, SHA256: hex.EncodeToString(sum[:]), Signatures: nsigs}
 }
 
-func sha256Of(b []byte) [32]byte { return sha256.Sum256(b) }
-
 // canonicalTargets encodes a targets role's signed section from the
 // canonical bytes of its entries, sorted by name. It is the same canonical
 // JSON cjson produces (TestCanonicalTargetsMatchesCJSON checks it on random

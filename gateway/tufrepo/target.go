@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -103,13 +104,8 @@ func (t Target) validate() error {
 	if len(t.HardwareIDs) == 0 {
 		return badTarget(name, "hardwareIds", "at least one hardware ID needed")
 	}
-	for i, hw := range t.HardwareIDs {
-		if !validName(hw) {
-			return badTarget(name, "hardwareIds", strconv.Quote(hw)+" is not a valid hardware ID")
-		}
-		if slices.Contains(t.HardwareIDs[:i], hw) {
-			return badTarget(name, "hardwareIds", strconv.Quote(hw)+" listed twice")
-		}
+	if err := checkNames(name, "hardwareIds", "hardware ID", t.HardwareIDs); err != nil {
+		return err
 	}
 	if _, err := ParseVersion(t.Version); err != nil {
 		return badTarget(name, "version", strconv.Quote(t.Version)+": want a decimal build number from 1 without leading zeros")
@@ -117,24 +113,29 @@ func (t Target) validate() error {
 	if len(t.Tags) == 0 {
 		return badTarget(name, "tags", "at least one tag needed")
 	}
-	for i, tag := range t.Tags {
-		if !validName(tag) {
-			return badTarget(name, "tags", strconv.Quote(tag)+" is not a valid tag")
-		}
-		if slices.Contains(t.Tags[:i], tag) {
-			return badTarget(name, "tags", strconv.Quote(tag)+" listed twice")
-		}
+	if err := checkNames(name, "tags", "tag", t.Tags); err != nil {
+		return err
 	}
-	if t.Format != "" {
-		for i := 0; i < len(t.Format); i++ {
-			c := t.Format[i]
-			if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') || len(t.Format) > 32 {
-				return badTarget(name, "targetFormat", strconv.Quote(t.Format)+": want upper-case letters, digits and _")
-			}
-		}
+	badFormat := func(c rune) bool { return !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') }
+	if len(t.Format) > 32 || strings.ContainsFunc(t.Format, badFormat) {
+		return badTarget(name, "targetFormat", strconv.Quote(t.Format)+": want up to 32 upper-case letters, digits and _")
 	}
 	if t.Length <= 0 {
 		return badTarget(name, "length", "must be positive")
+	}
+	return nil
+}
+
+// checkNames checks a target's hardware IDs or tags (field in targets.json,
+// what in messages): each a valid name, none listed twice.
+func checkNames(target, field, what string, names []string) error {
+	for i, n := range names {
+		if !validName(n) {
+			return badTarget(target, field, strconv.Quote(n)+" is not a valid "+what)
+		}
+		if slices.Contains(names[:i], n) {
+			return badTarget(target, field, strconv.Quote(n)+" listed twice")
+		}
 	}
 	return nil
 }

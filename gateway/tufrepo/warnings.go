@@ -40,6 +40,7 @@ const (
 	WarnExpiring
 )
 
+// String is the kind's stable name, as `fleetsim tuf-repo show --json` reports it.
 func (k WarningKind) String() string {
 	switch k {
 	case WarnBufferExceeded:
@@ -69,6 +70,7 @@ type Warning struct {
 	Expires time.Time
 }
 
+// String is the warning as one line for an operator.
 func (w Warning) String() string {
 	where := w.File
 	if w.Tag != "" {
