@@ -15,6 +15,7 @@ var ErrUnknownBoard = errors.New("unknown board")
 // Board is a named MCU flash layout: the part's geometry and where the
 // bootloader's slots and scratch area lie on it.
 type Board struct {
+	// Name is the board's name (LookupBoard, the CLI's --board).
 	Name string
 	// Geometry is the internal flash part.
 	Geometry *flashsim.Geometry

@@ -166,13 +166,7 @@ func parseCuts(s string) ([]flashsim.CutKind, error) {
 }
 
 // phaseNames lists the sweep's phases in the order it runs them.
-func phaseNames() []string {
-	names := make([]string, len(bootsweep.AllPhases))
-	for i, p := range bootsweep.AllPhases {
-		names[i] = string(p)
-	}
-	return names
-}
+func phaseNames() []string { return phaseStrings(bootsweep.AllPhases) }
 
 func parsePhases(s string) ([]bootsweep.Phase, error) {
 	var out []bootsweep.Phase

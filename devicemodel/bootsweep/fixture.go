@@ -11,10 +11,10 @@ import (
 	"github.com/fleetsim/fleetsim/flashsim"
 )
 
-// DefaultCopyChunk is the bootloader copy buffer the sweep uses: 1 KiB.
-// MCUboot's ports use 256 bytes; four times that still splits every 4 KiB
-// sector copy into several programs (so cuts land inside a sector copy, and
-// inside a 128 KiB sector copy 128 times) while keeping the number of cut
+// DefaultCopyChunk is the bootloader copy buffer the sweep uses: 2 KiB.
+// MCUboot's ports use 256 bytes; eight times that still splits every 4 KiB
+// sector copy into two programs (so cuts land inside a sector copy, and
+// inside a 128 KiB sector copy 64 times) while keeping the number of cut
 // points, which the sweep's cost grows with quadratically, low enough to
 // sweep every board and strategy in seconds.
 const DefaultCopyChunk = 2048

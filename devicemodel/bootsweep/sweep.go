@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -95,6 +96,12 @@ type Failure struct {
 	Phase           Phase
 	ZeroErased      bool
 	WriteSize       int // 0: the board's
+	// CopyChunk is the sweep's copy buffer (0: DefaultCopyChunk); it sets
+	// the operation count, hence what every cut hits.
+	CopyChunk int
+	// CutKinds are the kinds a random run drew its cuts from, in the order
+	// given (nil: AllCuts); the order is part of the seeded draw.
+	CutKinds []flashsim.CutKind
 	// Cut is the cut of a single-cut phase; Run the random run (1-based, 0
 	// otherwise) and Cuts the cuts it made (Op counted from the cut's
 	// arming, across the boots that completed while it was armed).
@@ -113,8 +120,18 @@ func (f Failure) Command() string {
 	if f.WriteSize > 0 {
 		base += fmt.Sprintf(" --write-size %d", f.WriteSize)
 	}
+	if f.CopyChunk > 0 && f.CopyChunk != DefaultCopyChunk {
+		base += fmt.Sprintf(" --chunk %d", f.CopyChunk)
+	}
 	switch {
 	case f.Phase.random():
+		if len(f.CutKinds) > 0 && !slices.Equal(f.CutKinds, AllCuts) {
+			kinds := make([]string, len(f.CutKinds))
+			for i, k := range f.CutKinds {
+				kinds[i] = k.String()
+			}
+			base += " --cuts " + strings.Join(kinds, ",")
+		}
 		return fmt.Sprintf("%s --run %d", base, f.Run)
 	case f.Cut.Op == 0: // the uncut reference run
 		return base
@@ -607,8 +624,13 @@ func (p *progress) advance(fx *Fixture, dev *flashsim.Device, res *mcuboot.BootR
 }
 
 func (sw *sweeper) failure(j job, cuts []flashsim.PowerCut, err error) Failure {
-	return Failure{
+	f := Failure{
 		Board: sw.fx.Board.Name, Strategy: sw.fx.Strategy, Seed: sw.opts.Seed,
-		Phase: j.phase, ZeroErased: sw.opts.ZeroErased, WriteSize: sw.opts.WriteSize, Cut: j.cut, Run: j.run, Cuts: cuts, Err: err.Error(),
+		Phase: j.phase, ZeroErased: sw.opts.ZeroErased, WriteSize: sw.opts.WriteSize, CopyChunk: sw.opts.CopyChunk,
+		Cut: j.cut, Run: j.run, Cuts: cuts, Err: err.Error(),
 	}
+	if j.phase.random() {
+		f.CutKinds = sw.opts.Cuts
+	}
+	return f
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/fleetsim/fleetsim/devicemodel"
@@ -28,15 +29,25 @@ func TestSweep(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if r.UpgradeOps == 0 || r.Tried == 0 || r.Tried != r.Recovered+r.Failed {
-					t.Fatalf("sweep tried nothing: %+v", r)
+				if r.UpgradeOps == 0 || r.Tried != r.Recovered+r.Failed {
+					t.Fatalf("sweep counted nothing: %+v", r)
 				}
-				for _, f := range r.Failures {
-					t.Errorf("%s\n    reproduce: %s", f, f.Command())
-				}
+				expectRecovered(t, r)
 				t.Logf("upgrade %d ops, revert %d ops, %d cut points, %d recovered", r.UpgradeOps, r.RevertOps, r.Tried, r.Recovered)
 			})
 		}
+	}
+}
+
+// expectRecovered fails t when the sweep tried nothing, and reports each
+// failure with the command that reproduces it.
+func expectRecovered(t *testing.T, r *Result) {
+	t.Helper()
+	if r.Tried == 0 {
+		t.Fatalf("sweep tried nothing: %+v", r)
+	}
+	for _, f := range r.Failures {
+		t.Errorf("%s\n    reproduce: %s", f, f.Command())
 	}
 }
 
@@ -54,12 +65,7 @@ func TestSweepZeroErased(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if r.Tried == 0 {
-					t.Fatal("sweep tried nothing")
-				}
-				for _, f := range r.Failures {
-					t.Errorf("%s\n    reproduce: %s", f, f.Command())
-				}
+				expectRecovered(t, r)
 			})
 		}
 	}
@@ -91,12 +97,7 @@ func TestSweepWriteSizes(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if r.Tried == 0 {
-						t.Fatal("sweep tried nothing")
-					}
-					for _, f := range r.Failures {
-						t.Errorf("%s\n    reproduce: %s", f, f.Command())
-					}
+					expectRecovered(t, r)
 				})
 			}
 		}
@@ -155,7 +156,7 @@ func TestSweepReproducesOneCut(t *testing.T) {
 //   - overwrite: a torn erase of the secondary's header sector, then cuts
 //     inside the erase that discards the wreck; erasing the trailer first
 //     left an invalid image under an intact header that no boot cleared
-//     (Loader.eraseArea now erases the trailer last);
+//     (Loader.scrambleSlot now erases the trailer last);
 //   - swap-scratch: a torn scratch erase left the revert's scratch record
 //     with its magic and generation intact over a damaged swap_size, and the
 //     resume refused it as inconsistent (the generation seal now covers
@@ -245,5 +246,46 @@ func TestCheckDetectsDamage(t *testing.T) {
 	}
 	if err := fx.check(dev, res, sw.upgraded(true)); err == nil {
 		t.Error("a damaged primary image passes the check")
+	}
+}
+
+// TestFailureCommandCarriesOptions: the reproduce command names every option
+// that changes what a cut hits: the copy chunk (it sets the operation count)
+// and, for a random run, the cut kinds it draws from, in their order. Both
+// used to be left out, so a failure found with --chunk or --cuts printed a
+// command that replayed a different run.
+func TestFailureCommandCarriesOptions(t *testing.T) {
+	b, _ := devicemodel.LookupBoard("k64f")
+	fx, err := NewFixture(b, "swap-scratch", 5, 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := errors.New("broken")
+	sw := &sweeper{fx: fx, opts: Options{Seed: 5, Cuts: []flashsim.CutKind{flashsim.CutDuring, flashsim.CutBefore}, CopyChunk: 512}}
+	cases := []struct {
+		j         job
+		want, not []string
+	}{
+		{job{phase: PhaseRandom, run: 3}, []string{"--chunk 512", "--cuts during,before --run 3"}, nil},
+		{job{phase: PhasePerm, cut: flashsim.PowerCut{Op: 7, Kind: flashsim.CutAfter}}, []string{"--chunk 512", "--cuts after --op 7"}, []string{"during,before"}},
+	}
+	for _, c := range cases {
+		cmd := sw.failure(c.j, nil, broken).Command()
+		for _, w := range c.want {
+			if !strings.Contains(cmd, w) {
+				t.Errorf("%s: command %q lacks %q", c.j.phase, cmd, w)
+			}
+		}
+		for _, n := range c.not {
+			if strings.Contains(cmd, n) {
+				t.Errorf("%s: command %q has %q", c.j.phase, cmd, n)
+			}
+		}
+	}
+	// The defaults stay implicit.
+	sw.opts = Options{Seed: 5, Cuts: AllCuts, CopyChunk: DefaultCopyChunk}
+	cmd := sw.failure(job{phase: PhaseRandomRevert, run: 2}, nil, broken).Command()
+	if want := "fleetsim boot sweep --board k64f --strategy swap-scratch --seed 5 --phase random-revert --run 2"; cmd != want {
+		t.Errorf("command %q, want %q", cmd, want)
 	}
 }

@@ -5,7 +5,7 @@
 // installs a new image, reverts an unconfirmed one and enforces downgrade and
 // hardware-rollback protection, and the upgrade strategies (overwrite-only,
 // swap-scratch, swap-move, swap-offset: one file each, registered in
-// strategy.go).
+// strategy.go, with what the swaps share in swap.go).
 // Section numbers (§) in this package refer to the team's MCUboot reference
 // notes (shared/reference/mcuboot.md): §2 trailer, §3 swap table, §4 algorithms.
 //

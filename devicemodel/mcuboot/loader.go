@@ -183,19 +183,23 @@ func (l *Loader) SecondaryTrailer() *Trailer {
 // swap status cannot have been written by this bootloader.
 func (l *Loader) Boot() (*BootResult, error) {
 	res := &BootResult{Slot: SlotPrimary, SwapType: SwapNone}
-	st, resumed, err := l.strategy.Resume(l)
+	tr, err := l.readTrailers()
+	if err != nil {
+		return nil, fmt.Errorf("reading trailers: %w", err)
+	}
+	st, resumed, err := l.strategy.Resume(l, tr)
 	if err != nil {
 		return nil, fmt.Errorf("resuming: %w", err)
 	}
 	if resumed {
 		res.Resumed, res.SwapType = true, st
 	} else {
-		st, pri, sec, err := l.decide(res)
+		st, pri, sec, err := l.decide(res, tr)
 		if err != nil {
 			return nil, err
 		}
 		if st.isUpgrade() {
-			if err := l.strategy.Perform(l, st, pri, sec); err != nil {
+			if err := l.strategy.Perform(l, st, tr, pri, sec); err != nil {
 				return nil, fmt.Errorf("%s %s: %w", l.strategy.Name(), st, err)
 			}
 			res.SwapType = st
@@ -207,19 +211,31 @@ func (l *Loader) Boot() (*BootResult, error) {
 	return res, nil
 }
 
-// decide evaluates the swap table and validates the secondary image
-// (boot_validated_swap_type), discarding a secondary that may not be
-// installed.
-func (l *Loader) decide(res *BootResult) (SwapType, Extent, *image.Image, error) {
-	pt, err := l.PrimaryTrailer().Read()
-	if err != nil {
-		return 0, Extent{}, nil, err
+// SlotTrailers is what the slots' trailers held when a boot began. The boot
+// reads them once: nothing writes to them before the strategy's Perform,
+// since Resume writes nothing when it finds nothing to resume (at most it
+// tidies the scratch area) and every path of decide that writes to a slot
+// ends in SwapNone.
+type SlotTrailers struct {
+	Primary, Secondary TrailerState
+}
+
+// readTrailers reads both slots' trailers in the strategy's layout.
+func (l *Loader) readTrailers() (SlotTrailers, error) {
+	var tr SlotTrailers
+	var err error
+	if tr.Primary, err = l.PrimaryTrailer().Read(); err != nil {
+		return tr, err
 	}
-	secT := l.SecondaryTrailer()
-	stt, err := secT.Read()
-	if err != nil {
-		return 0, Extent{}, nil, err
-	}
+	tr.Secondary, err = l.SecondaryTrailer().Read()
+	return tr, err
+}
+
+// decide evaluates the swap table on the trailers read at the start of the
+// boot and validates the secondary image (boot_validated_swap_type),
+// discarding a secondary that may not be installed.
+func (l *Loader) decide(res *BootResult, tr SlotTrailers) (SwapType, Extent, *image.Image, error) {
+	pt, stt := tr.Primary, tr.Secondary
 	typ := DecideSwapType(pt, stt, l.strategy.UsesRowI())
 	if typ == SwapRevert && !l.strategy.Reverts() {
 		if err := l.clearStuckRevert(pt); err != nil {
@@ -247,13 +263,13 @@ func (l *Loader) decide(res *BootResult) (SwapType, Extent, *image.Image, error)
 	if err != nil {
 		return 0, Extent{}, nil, err
 	}
-	dg, err := l.downgrade(typ, pri, sec.img)
+	refused, err := l.downgrade(typ, pri, sec.img)
 	if err != nil {
 		return 0, Extent{}, nil, err
 	}
-	if dg.reason != nil {
-		res.Rejected = dg.reason
-		if err := l.eraseArea(l.secondary); err != nil {
+	if refused != nil {
+		res.Rejected = refused
+		if err := l.scrambleSlot(l.secondary); err != nil {
 			return 0, Extent{}, nil, err
 		}
 		return SwapNone, Extent{}, nil, nil
@@ -304,43 +320,43 @@ func (l *Loader) clearStuckRevert(pt TrailerState) error {
 // header) is scrambled. A valid header with an erased trailer is left alone:
 // it may be a download in progress.
 func (l *Loader) tidySecondary(stt TrailerState) error {
-	hdr, err := l.secondaryHeader()
+	off := l.strategy.SecondaryImageOffset(l, SwapNone)
+	hdr, err := headerAt(l.secondary, off)
 	if err != nil {
 		return err
 	}
-	corrupt := errors.Is(hdr.reason, image.ErrBadHeader)
-	if corrupt && l.strategy.SecondaryImageOffset(l, SwapNone) != 0 {
-		var b [image.HeaderSize]byte
-		if err := readAt(l.secondary, b[:], 0); err != nil {
+	corrupt := errors.Is(hdr, image.ErrBadHeader)
+	if corrupt && off != 0 {
+		at0, err := headerAt(l.secondary, 0)
+		if err != nil {
 			return err
 		}
-		_, herr := image.ParseHeader(b[:])
-		corrupt = errors.Is(herr, image.ErrBadHeader)
+		corrupt = errors.Is(at0, image.ErrBadHeader)
 	}
 	switch {
 	case stt.Magic == MagicBad || corrupt:
-		return l.eraseArea(l.secondary)
-	case errors.Is(hdr.reason, image.ErrNoImage) && !trailerErased(stt):
+		return l.scrambleSlot(l.secondary)
+	case errors.Is(hdr, image.ErrNoImage) && !flagsUnset(stt):
 		return l.SecondaryTrailer().Scramble()
 	}
 	return nil
 }
 
-// trailerErased reports whether a trailer's magic and flags are all unset.
-func trailerErased(st TrailerState) bool {
+// flagsUnset reports whether a trailer's magic and flags are all unset (as
+// read; Trailer.Erased looks at every byte).
+func flagsUnset(st TrailerState) bool {
 	return st.Magic == MagicUnset && st.ImageOK == FlagUnset && st.CopyDone == FlagUnset
 }
 
-// secondaryHeader returns ParseHeader's verdict on the header where an
-// update is downloaded in the secondary (as the reason of a slotImage) or a
-// flash error.
-func (l *Loader) secondaryHeader() (slotImage, error) {
+// headerAt returns image.ParseHeader's verdict on the header at off in a
+// (nil for a header that parses), or a flash error.
+func headerAt(a *flashsim.Area, off int64) (verdict, err error) {
 	var b [image.HeaderSize]byte
-	if err := readAt(l.secondary, b[:], l.strategy.SecondaryImageOffset(l, SwapNone)); err != nil {
-		return slotImage{}, err
+	if err := readAt(a, b[:], off); err != nil {
+		return nil, err
 	}
-	_, herr := image.ParseHeader(b[:])
-	return slotImage{reason: herr}, nil
+	_, verdict = image.ParseHeader(b[:])
+	return verdict, nil
 }
 
 // slotImage is what a slot holds: an image, or the reason it holds none.
@@ -356,7 +372,8 @@ type slotImage struct {
 // Unlike MCUboot, which takes IMAGE_F_NON_BOOTABLE on trust, the flag counts
 // only on an image that verifies: a torn erase of the header sector can set
 // the flag's bits (erased bytes read 0xff), and such a wreck must be erased,
-// not kept.
+// not kept. (A fleetsim hardening with no MCUboot issue behind it: MCUboot's
+// simulator never tears an erase; PRs #2648 and #2793 propose torn writes.)
 func (l *Loader) validateSecondary(typ SwapType, stt TrailerState) (slotImage, error) {
 	off := l.strategy.SecondaryImageOffset(l, typ)
 	si, err := l.parseSlot(l.secondary, off)
@@ -375,14 +392,14 @@ func (l *Loader) validateSecondary(typ SwapType, stt TrailerState) (slotImage, e
 	if errors.Is(si.reason, image.ErrNoImage) || errors.Is(si.reason, errNonBootable) {
 		// A REVERT (row IV) needs no secondary trailer: do not erase an
 		// already erased one at every boot.
-		if !trailerErased(stt) {
+		if !flagsUnset(stt) {
 			if err := l.SecondaryTrailer().Scramble(); err != nil {
 				return slotImage{}, err
 			}
 		}
 		return slotImage{reason: fmt.Errorf("secondary slot for %s: %w", typ, si.reason)}, nil
 	}
-	if err := l.eraseArea(l.secondary); err != nil {
+	if err := l.scrambleSlot(l.secondary); err != nil {
 		return slotImage{}, err
 	}
 	return slotImage{reason: fmt.Errorf("secondary slot for %s discarded: %w", typ, si.reason)}, nil
@@ -439,34 +456,33 @@ func (l *Loader) checkSecurityCounter(img *image.Image) error {
 var errDowngrade = errors.New("downgrade refused")
 
 // downgrade applies downgrade prevention (reference §4.6) to a TEST or PERM
-// (a REVERT is always allowed) and returns why the secondary is refused, or
-// a flash error.
-func (l *Loader) downgrade(typ SwapType, pri Extent, sec *image.Image) (slotImage, error) {
-	var ok slotImage
+// (a REVERT is always allowed). It returns why the secondary is refused
+// (errDowngrade) or nil, and a flash error.
+func (l *Loader) downgrade(typ SwapType, pri Extent, sec *image.Image) (refused, err error) {
 	if typ == SwapRevert || !pri.Present {
-		return ok, nil
+		return nil, nil
 	}
 	switch l.cfg.Downgrade {
 	case DowngradeVersion:
 		if sec.Header.Version.Compare(pri.Header.Version, l.cfg.VersionCompareBuild) < 0 {
-			return slotImage{reason: fmt.Errorf("%w: secondary version %s is older than primary %s", errDowngrade, sec.Header.Version, pri.Header.Version)}, nil
+			return fmt.Errorf("%w: secondary version %s is older than primary %s", errDowngrade, sec.Header.Version, pri.Header.Version), nil
 		}
 	case DowngradeSecurityCounter:
 		// The primary's counter is in its protected TLVs: parse it.
 		prim, err := l.parseSlot(l.primary, 0)
 		if err != nil || prim.img == nil {
-			return ok, err
+			return nil, err
 		}
 		pc, has := prim.img.SecurityCounter()
 		if !has {
-			return ok, nil
+			return nil, nil
 		}
 		sc, has := sec.SecurityCounter()
 		if !has || sc < pc {
-			return slotImage{reason: fmt.Errorf("%w: secondary security counter below primary's %d", errDowngrade, pc)}, nil
+			return fmt.Errorf("%w: secondary security counter below primary's %d", errDowngrade, pc), nil
 		}
 	}
-	return ok, nil
+	return nil, nil
 }
 
 // bootPrimary checks the image the boot hands over to and raises the
@@ -530,15 +546,16 @@ func (l *Loader) bootPrimary(res *BootResult) error {
 	return nil
 }
 
-// eraseArea erases every sector of a, from the first to the last, so that
-// the trailer, which is what makes the next boot look at the slot again,
-// goes last: a cut part-way leaves a slot whose trailer still leads the
+// scrambleSlot erases every sector of a (boot_scramble_slot), from the
+// first to the last, so that the trailer, which is what makes the next boot
+// look at the slot again, goes last: a cut part-way leaves a slot whose trailer still leads the
 // next boot to validate (or tidy) it and erase it again. Erasing the trailer
 // first could leave, after a cut, an invalid image under an intact header
 // and no trailer, which no boot would ever clear (found by the sweep's
 // random-revert phase on overwrite: a torn header erase, then cuts inside
-// this erase).
-func (l *Loader) eraseArea(a *flashsim.Area) error {
+// this erase). A fleetsim choice made for torn erases, which MCUboot's
+// simulator does not model (PRs #2648, #2793); no MCUboot issue reports it.
+func (l *Loader) scrambleSlot(a *flashsim.Area) error {
 	for _, s := range a.Sectors() {
 		if err := a.Erase(s.Offset, s.Size); err != nil {
 			return err
@@ -559,6 +576,17 @@ func (l *Loader) EraseSectors(a *flashsim.Area, off, n int64) error {
 		}
 	}
 	return nil
+}
+
+// copySector erases the sector of dst at dstOff, of size n, and copies
+// n bytes from src at srcOff into it: one step of the sector-by-sector swaps
+// (swap-move, swap-offset). Its source is never the sector it erases, so a
+// step cut anywhere is redone from its erase.
+func (l *Loader) copySector(src *flashsim.Area, srcOff int64, dst *flashsim.Area, dstOff, n int64) error {
+	if err := l.EraseSectors(dst, dstOff, n); err != nil {
+		return err
+	}
+	return l.CopyRegion(src, srcOff, dst, dstOff, n)
 }
 
 // CopyRegion copies n bytes (rounded up to the write size) from src at

@@ -37,12 +37,41 @@ func signed(t testing.TB, key crypto.Signer, v image.Version, n int) []byte {
 	return b
 }
 
+// must fails the test on an error.
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// program writes b at off in a, padded with the erase value to the write
+// size, as a flash writer does.
 func program(t testing.TB, a *flashsim.Area, off int64, b []byte) {
+	t.Helper()
 	w := a.WriteSize()
 	buf := make([]byte, (len(b)+w-1)/w*w)
 	fill(buf, a.EraseValue())
 	copy(buf, b)
 	must(t, a.Program(off, buf))
+}
+
+// installConfirmed puts img at the start of the primary slot p and marks
+// it confirmed, as imgtool --pad --confirm does for a factory image.
+func installConfirmed(t testing.TB, p *flashsim.Area, img []byte) {
+	t.Helper()
+	program(t, p, 0, img)
+	ft := NewTrailer(p, flagLayout(p))
+	must(t, ft.WriteImageOK())
+	must(t, ft.WriteMagic())
+}
+
+// mustArea opens a's partition on f (a clone of a's device).
+func mustArea(t testing.TB, f flashsim.Flash, a *flashsim.Area) *flashsim.Area {
+	t.Helper()
+	na, err := flashsim.NewArea(f, a.Partition())
+	must(t, err)
+	return na
 }
 
 func TestNewErrors(t *testing.T) {

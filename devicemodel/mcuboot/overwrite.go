@@ -9,11 +9,10 @@ import (
 // image and the trailer occupy are erased, the image is copied, then the
 // secondary is scrambled. (Erasing the whole primary, as the plain option
 // does, would cost a 2 MiB slot 512 erases for a 100 KiB image and change
-// nothing the image depends on.) There
-// is no swap status: a cut anywhere before the secondary's header is erased
-// leaves its trailer intact, so the next boot starts the copy again; a cut
-// after it finds a headless secondary and boots the complete primary. No
-// revert is possible.
+// nothing the image depends on.) There is no swap status: a cut anywhere
+// before the secondary's header is erased leaves its trailer intact, so the
+// next boot starts the copy again; a cut after it finds a headless
+// secondary and boots the complete primary. No revert is possible.
 type overwriteOnly struct{}
 
 func (overwriteOnly) Name() string { return "overwrite" }
@@ -27,7 +26,8 @@ func (overwriteOnly) SlotLayout(l *Loader) TrailerLayout {
 func (overwriteOnly) Check(*Loader) error { return nil }
 
 // MaxImageSize is the swap_info offset: the image may share the last sector
-// with the trailer, since the primary is erased whole before the copy.
+// with the trailer, since the trailer's sectors are erased with the image's
+// before the copy.
 func (s overwriteOnly) MaxImageSize(l *Loader) int64 {
 	return s.SlotLayout(l).SwapInfoOff(l.Primary().Size())
 }
@@ -38,21 +38,21 @@ func (overwriteOnly) UsesRowI() bool                               { return fals
 
 // Resume has nothing to resume: an interrupted copy is simply redone,
 // because the secondary is untouched until the primary is complete.
-func (overwriteOnly) Resume(*Loader) (SwapType, bool, error) { return 0, false, nil }
+func (overwriteOnly) Resume(*Loader, SlotTrailers) (SwapType, bool, error) { return 0, false, nil }
 
 // Perform erases the image's and the trailer's sectors of the primary,
-// copies the image, marks the primary
-// trailer confirmed (image_ok, copy_done, then the magic last, so that a
-// half-written trailer never reads as good), and scrambles the secondary:
-// its header sector first, then its trailer sectors.
-func (s overwriteOnly) Perform(l *Loader, _ SwapType, _ Extent, sec *image.Image) error {
+// copies the image, marks the primary trailer confirmed (image_ok,
+// copy_done, then the magic last, so that a half-written trailer never reads
+// as good), and scrambles the secondary: its header sector first, then its
+// trailer sectors.
+func (s overwriteOnly) Perform(l *Loader, _ SwapType, _ SlotTrailers, _ Extent, sec *image.Image) error {
 	pri := l.Primary()
 	pt := l.PrimaryTrailer()
 	trailerOff := pt.Layout().StatusOff(pri.Size())
 	imageEnd := int64(alignUp(int(sec.End), l.WriteSize()))
-	for _, s := range pri.Sectors() {
-		if s.Offset < imageEnd || s.Offset+s.Size > trailerOff {
-			if err := pri.Erase(s.Offset, s.Size); err != nil {
+	for _, sector := range pri.Sectors() {
+		if sector.Offset < imageEnd || sector.Offset+sector.Size > trailerOff {
+			if err := pri.Erase(sector.Offset, sector.Size); err != nil {
 				return err
 			}
 		}

@@ -10,8 +10,11 @@ import (
 
 // Strategy is one upgrade mode of the bootloader (MCUboot's
 // MCUBOOT_OVERWRITE_ONLY, swap using scratch, ...). Each strategy lives in its
-// own file and is listed in strategies below; the Loader runs the boot flow
-// of reference §4.0 around it.
+// own file and is listed in strategies below; what the swap strategies share
+// (the record swap_status_init writes, the end of a swap) is in swap.go. The
+// Loader runs the boot flow of reference §4.0 around a strategy: it reads
+// both trailers once, calls Resume, and when nothing was resumed evaluates
+// the swap table, validates the secondary image and calls Perform.
 //
 // A strategy keeps no state between calls: everything it needs after a power
 // cut must be in flash. Every flash error must be returned (wrapped is
@@ -40,15 +43,19 @@ type Strategy interface {
 	// UsesRowI reports whether the swap table's row I applies.
 	UsesRowI() bool
 	// Resume looks for an operation a power cut interrupted and completes
-	// it, including the final image_ok/copy_done writes. It returns the
-	// swap type it completed and true, or false when nothing was in
-	// progress. It may tidy stale state (a leftover scratch trailer) even
-	// when it returns false.
-	Resume(l *Loader) (SwapType, bool, error)
-	// Perform runs swap type st (TEST, PERM or REVERT) from the start and
-	// to completion. sec is the validated image in the secondary slot; pri
-	// is the primary's extent (Present false when it holds no image).
-	Perform(l *Loader, st SwapType, pri Extent, sec *image.Image) error
+	// it, including the final image_ok/copy_done writes. tr is what the
+	// slots' trailers held when the boot began. It returns the swap type it
+	// completed and true, or false when nothing was in progress. When it
+	// returns false it must not have written to either slot (the boot goes
+	// on with tr); it may tidy the scratch area (a leftover scratch
+	// trailer).
+	Resume(l *Loader, tr SlotTrailers) (SwapType, bool, error)
+	// Perform runs swap type st (TEST, PERM or REVERT), which the swap
+	// table chose from tr, from the start and to completion. tr still
+	// describes the slots' trailers; sec is the validated image in the
+	// secondary slot (at SecondaryImageOffset(l, st)); pri is the
+	// primary's extent (Present false when it holds no image).
+	Perform(l *Loader, st SwapType, tr SlotTrailers, pri Extent, sec *image.Image) error
 }
 
 // strategies lists the registered upgrade strategies, in the order they

@@ -36,7 +36,8 @@ import (
 // request outlives that scramble.
 //
 // Deviations from MCUboot, all to survive torn operations (flashsim's
-// CutDuring), which MCUboot's simulator never produces:
+// CutDuring), which MCUboot's simulator never produces (its flash writes are
+// all-or-nothing; PRs #2648 and #2793 propose torn writes):
 //
 //   - Commit byte. Before the primary trailer is touched, the swap writes a
 //     one-byte intent (type and the new generation, moveIntent) as a status
@@ -91,30 +92,6 @@ func (swapMove) SlotLayout(l *Loader) TrailerLayout {
 	return TrailerLayout{WriteSize: l.WriteSize(), StatusEntries: l.Config().MaxImgSectors * 3, Generation: true}
 }
 
-// sectorSize is S, the uniform sector size Check guarantees.
-func (swapMove) sectorSize(l *Loader) int64 {
-	if secs := l.Primary().Sectors(); len(secs) > 0 {
-		return secs[0].Size
-	}
-	return 0
-}
-
-// trailerSectors is how many sectors at the end of a slot the trailer
-// occupies (ALIGN_UP(trailer_sz, sector) / sector).
-func (s swapMove) trailerSectors(l *Loader) int64 {
-	sz := s.sectorSize(l)
-	if sz == 0 {
-		return 0
-	}
-	return (int64(s.SlotLayout(l).Size()) + sz - 1) / sz
-}
-
-// movableSectors is the number of sectors a swap may span: the primary's
-// sectors minus the trailer's and the one the move phase needs free.
-func (s swapMove) movableSectors(l *Loader) int64 {
-	return int64(len(l.Primary().Sectors())) - s.trailerSectors(l) - 1
-}
-
 // Check requires uniform sectors of one size in both slots, no more of them
 // than the status area covers, and room for at least one movable sector
 // below the trailer.
@@ -134,7 +111,7 @@ func (s swapMove) Check(l *Loader) error {
 	if max := l.Config().MaxImgSectors; len(ps) > max {
 		return fmt.Errorf("%w: slots have %d sectors, the status area covers %d", ErrIncompatibleSlots, len(ps), max)
 	}
-	if s.movableSectors(l) < 1 {
+	if swappableSectors(l) < 1 {
 		return fmt.Errorf("%w: %d sectors of %#x bytes leave no room to move an image below the %d-byte trailer", ErrIncompatibleSlots, len(ps), size, s.SlotLayout(l).Size())
 	}
 	return nil
@@ -143,7 +120,7 @@ func (s swapMove) Check(l *Loader) error {
 // MaxImageSize is (N-1)·S − ALIGN_UP(trailer, S): the move phase needs one
 // free sector above the image, and the trailer's sectors are never moved.
 func (s swapMove) MaxImageSize(l *Loader) int64 {
-	return max(0, s.movableSectors(l)) * s.sectorSize(l)
+	return max(0, swappableSectors(l)) * sectorSize(l)
 }
 
 func (swapMove) SecondaryImageOffset(*Loader, SwapType) int64 { return 0 }
@@ -194,11 +171,7 @@ func (s swapMove) readIntent(l *Loader) (in moveIntent, ok bool, next int, err e
 	if err != nil {
 		return moveIntent{}, false, 0, err
 	}
-	ev := l.Secondary().EraseValue()
-	last := len(entries) - 1
-	for last >= 0 && entries[last] == ev {
-		last--
-	}
+	last := lastWritten(entries, l.Secondary().EraseValue())
 	next = last + 1
 	if next == len(entries) {
 		next = -1
@@ -285,10 +258,7 @@ func parseMoveStatus(entries []byte, eraseValue byte, maxSectors, last int) (mov
 	if last < 1 || maxSectors < last || len(entries) < 3*maxSectors {
 		return p, fmt.Errorf("%w: %d sectors to swap with a %d-entry status area for %d sectors", ErrInconsistentStatus, last, len(entries), maxSectors)
 	}
-	j := len(entries) - 1
-	for j >= 0 && entries[j] == eraseValue {
-		j--
-	}
+	j := lastWritten(entries, eraseValue)
 	switch {
 	case j < 0:
 		p.done = 0
@@ -313,16 +283,13 @@ func parseMoveStatus(entries []byte, eraseValue byte, maxSectors, last int) (mov
 	return p, nil
 }
 
-// moveRecord is what a swap-move runs from: the intent and the bytes to swap.
-type moveRecord struct {
-	moveIntent
-	swapSize uint32
-}
+// intentOf is the intent that commits the swap rec describes.
+func intentOf(rec swapRecord) moveIntent { return moveIntent{typ: rec.typ, gen: rec.gen} }
 
 // lastIdx is the number of sectors a swap of swapSize bytes spans, or an
 // error when it leaves no free sector below the trailer.
 func (s swapMove) lastIdx(l *Loader, swapSize int64) (int, error) {
-	sz := s.sectorSize(l)
+	sz := sectorSize(l)
 	if swapSize < 1 || swapSize > s.MaxImageSize(l) {
 		return 0, fmt.Errorf("%w: not enough free space to run swap upgrade: %#x bytes to swap, swap-move moves at most %#x", ErrIncompatibleSlots, swapSize, s.MaxImageSize(l))
 	}
@@ -336,7 +303,7 @@ func (s swapMove) lastIdx(l *Loader, swapSize int64) (int, error) {
 // when the primary image is larger than swap-move can move (nothing is
 // written then); ErrInconsistentStatus when the secondary trailer's status
 // area has no room left for the intent.
-func (s swapMove) Perform(l *Loader, st SwapType, pri Extent, sec *image.Image) error {
+func (s swapMove) Perform(l *Loader, st SwapType, tr SlotTrailers, pri Extent, sec *image.Image) error {
 	size := sec.End
 	if pri.Present {
 		size = max(size, pri.End)
@@ -344,11 +311,7 @@ func (s swapMove) Perform(l *Loader, st SwapType, pri Extent, sec *image.Image) 
 	if _, err := s.lastIdx(l, size); err != nil {
 		return err
 	}
-	ps, err := l.PrimaryTrailer().Read()
-	if err != nil {
-		return err
-	}
-	rec := moveRecord{moveIntent: moveIntent{typ: st, gen: moveNextGen(ps)}, swapSize: uint32(size)}
+	rec := swapRecord{typ: st, swapSize: uint32(size), gen: moveNextGen(tr.Primary)}
 	if st == SwapRevert {
 		if err := s.fixupRevert(l, rec); err != nil {
 			return err
@@ -361,7 +324,7 @@ func (s swapMove) Perform(l *Loader, st SwapType, pri Extent, sec *image.Image) 
 		if next < 0 {
 			return fmt.Errorf("%w: no room for the swap intent in the secondary trailer", ErrInconsistentStatus)
 		}
-		if err := l.SecondaryTrailer().WriteStatus(next, rec.encode()); err != nil {
+		if err := l.SecondaryTrailer().WriteStatus(next, intentOf(rec).encode()); err != nil {
 			return err
 		}
 	}
@@ -371,9 +334,9 @@ func (s swapMove) Perform(l *Loader, st SwapType, pri Extent, sec *image.Image) 
 // fixupRevert prepares the secondary trailer at the start of a revert
 // (MCUboot's fixup_revert, hardened as described on swapMove): erased unless
 // it already is, then image_ok, swap_size, the intent, and the magic last.
-func (s swapMove) fixupRevert(l *Loader, rec moveRecord) error {
+func (s swapMove) fixupRevert(l *Loader, rec swapRecord) error {
 	t := l.SecondaryTrailer()
-	clean, err := moveTrailerErased(t)
+	clean, err := t.Erased()
 	if err != nil {
 		return err
 	}
@@ -388,37 +351,21 @@ func (s swapMove) fixupRevert(l *Loader, rec moveRecord) error {
 	if err := t.WriteSwapSize(rec.swapSize); err != nil {
 		return err
 	}
-	if err := t.WriteStatus(0, rec.encode()); err != nil {
+	if err := t.WriteStatus(0, intentOf(rec).encode()); err != nil {
 		return err
 	}
 	return t.WriteMagic()
 }
 
-// moveTrailerErased reports whether every byte of a trailer's sectors holds
-// the erase value.
-func moveTrailerErased(t *Trailer) (bool, error) {
-	a := t.Area()
-	for _, sec := range t.Sectors() {
-		buf := make([]byte, sec.Size)
-		if err := readAt(a, buf, sec.Offset); err != nil {
-			return false, err
-		}
-		if !allBytes(buf, a.EraseValue()) {
-			return false, nil
-		}
-	}
-	return true, nil
-}
-
 // start writes a fresh primary record for a committed swap and runs it:
 // the primary trailer is scrambled (which may tear, leaving fragments that
 // the intent tells from this record), then initialised with the magic last.
-func (s swapMove) start(l *Loader, rec moveRecord) error {
+func (s swapMove) start(l *Loader, rec swapRecord) error {
 	pt := l.PrimaryTrailer()
 	if err := pt.Scramble(); err != nil {
 		return err
 	}
-	if err := writeRecord(pt, swapRecord{typ: rec.typ, swapSize: rec.swapSize, gen: rec.gen, imageOK: rec.typ == SwapPerm}); err != nil {
+	if err := swapStatusInit(pt, rec); err != nil {
 		return err
 	}
 	return s.run(l, rec, 0)
@@ -426,14 +373,14 @@ func (s swapMove) start(l *Loader, rec moveRecord) error {
 
 // run performs the steps of rec from step done on (0 also redoes the
 // scramble of the secondary trailer), then writes image_ok and copy_done.
-func (s swapMove) run(l *Loader, rec moveRecord, done int) error {
+func (s swapMove) run(l *Loader, rec swapRecord, done int) error {
 	last, err := s.lastIdx(l, int64(rec.swapSize))
 	if err != nil {
 		return err
 	}
 	pri, sec := l.Primary(), l.Secondary()
 	pt := l.PrimaryTrailer()
-	sz := s.sectorSize(l)
+	sz := sectorSize(l)
 	maxSectors := l.Config().MaxImgSectors
 	if done == 0 {
 		if err := l.SecondaryTrailer().Scramble(); err != nil {
@@ -453,10 +400,7 @@ func (s swapMove) run(l *Loader, rec moveRecord, done int) error {
 			i := int64(j / 2)
 			src, srcOff, dst, dstOff = pri, (i+1)*sz, sec, i*sz
 		}
-		if err := l.EraseSectors(dst, dstOff, sz); err != nil {
-			return err
-		}
-		if err := l.CopyRegion(src, srcOff, dst, dstOff, sz); err != nil {
+		if err := l.copySector(src, srcOff, dst, dstOff, sz); err != nil {
 			return err
 		}
 		idx, v := moveEntry(maxSectors, last, n)
@@ -475,12 +419,8 @@ func (s swapMove) run(l *Loader, rec moveRecord, done int) error {
 // Errors: flash errors; ErrInconsistentStatus when a trusted record has an
 // impossible swap_size, status entries no sequence of writes and cuts
 // leaves, or the incoming image's header is not where the status puts it.
-func (s swapMove) Resume(l *Loader) (SwapType, bool, error) {
-	pt := l.PrimaryTrailer()
-	ps, err := pt.Read()
-	if err != nil {
-		return 0, false, err
-	}
+func (s swapMove) Resume(l *Loader, tr SlotTrailers) (SwapType, bool, error) {
+	pt, ps := l.PrimaryTrailer(), tr.Primary
 	in, committed, _, err := s.readIntent(l)
 	if err != nil {
 		return 0, false, err
@@ -512,7 +452,7 @@ func (s swapMove) Resume(l *Loader) (SwapType, bool, error) {
 	if _, err := s.lastIdx(l, size); err != nil {
 		return 0, false, err
 	}
-	return in.typ, true, s.start(l, moveRecord{moveIntent: in, swapSize: uint32(size)})
+	return in.typ, true, s.start(l, swapRecord{typ: in.typ, swapSize: uint32(size), gen: in.gen})
 }
 
 // resumeRecord continues the swap a trusted primary record describes.
@@ -529,19 +469,19 @@ func (s swapMove) resumeRecord(l *Loader, pt *Trailer, ps TrailerState) error {
 	if err != nil {
 		return err
 	}
-	incoming, _ := p.headers(s.sectorSize(l))
+	incoming, _ := p.headers(sectorSize(l))
 	a := l.Primary()
 	if incoming.secondary {
 		a = l.Secondary()
 	}
-	var hb [image.HeaderSize]byte
-	if err := readAt(a, hb[:], incoming.off); err != nil {
+	herr, err := headerAt(a, incoming.off)
+	if err != nil {
 		return err
 	}
-	if _, herr := image.ParseHeader(hb[:]); herr != nil {
+	if herr != nil {
 		op, idx, state := p.where()
 		return fmt.Errorf("%w: at op %d idx %d state %d the incoming image header should be in %s at %#x: %v", ErrInconsistentStatus, op, idx, state, a.Name(), incoming.off, herr)
 	}
-	rec := moveRecord{moveIntent: moveIntent{typ: ps.SwapType, gen: ps.Generation}, swapSize: ps.SwapSize}
+	rec := swapRecord{typ: ps.SwapType, swapSize: ps.SwapSize, gen: ps.Generation}
 	return s.run(l, rec, p.done)
 }

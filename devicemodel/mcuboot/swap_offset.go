@@ -1,7 +1,6 @@
 package mcuboot
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/fleetsim/fleetsim/devicemodel/mcuboot/image"
@@ -40,8 +39,10 @@ import (
 // reverts again, instead of row II installing the old image as a test.
 //
 // Deviations from MCUboot, all to survive torn operations (flashsim's
-// CutDuring), which MCUboot's simulator never produces:
-//   - Both trailers carry a swap generation (Trailer.WriteGeneration), and
+// CutDuring), which MCUboot's simulator never produces (its flash writes are
+// all-or-nothing; PRs #2648 and #2793 propose torn writes):
+//   - Both trailers carry a swap generation (Trailer.WriteGeneration; the
+//     torn-magic failure mode of issue #1966), and
 //     the secondary trailer receives the new generation before the primary
 //     trailer is scrambled. A torn scramble of the primary can leave the
 //     previous swap's record with its magic and generation intact and
@@ -73,15 +74,6 @@ func (swapOffset) SlotLayout(l *Loader) TrailerLayout {
 	return TrailerLayout{WriteSize: l.WriteSize(), StatusEntries: l.Config().MaxImgSectors * 2, ExtraCells: 1, Generation: true}
 }
 
-// sectorSize is the slots' uniform sector size (Check enforces it).
-func (swapOffset) sectorSize(l *Loader) int64 { return l.Primary().Sectors()[0].Size }
-
-// trailerSectors is the number of sectors at the end of each slot that the
-// trailer overlaps; no step ever erases them.
-func (s swapOffset) trailerSectors(l *Loader) int {
-	return len(l.PrimaryTrailer().Sectors())
-}
-
 func (s swapOffset) Check(l *Loader) error {
 	for _, a := range []*flashsim.Area{l.Primary(), l.Secondary()} {
 		secs := a.Sectors()
@@ -97,7 +89,7 @@ func (s swapOffset) Check(l *Loader) error {
 	if ps, ss := l.Primary().Sectors()[0].Size, l.Secondary().Sectors()[0].Size; ps != ss {
 		return fmt.Errorf("%w: primary sectors are %#x bytes, secondary %#x", ErrIncompatibleSlots, ps, ss)
 	}
-	if s.MaxImageSize(l) < s.sectorSize(l) {
+	if swappableSectors(l) < 1 {
 		return fmt.Errorf("%w: %d-sector slots leave no room for an image one sector in, below the trailer", ErrIncompatibleSlots, len(l.Primary().Sectors()))
 	}
 	return nil
@@ -106,8 +98,7 @@ func (s swapOffset) Check(l *Loader) error {
 // MaxImageSize: the update starts one sector into the secondary and must
 // end below the secondary's trailer sectors, which the swap never erases.
 func (s swapOffset) MaxImageSize(l *Loader) int64 {
-	n := len(l.Primary().Sectors()) - s.trailerSectors(l) - 1
-	return int64(max(n, 0)) * s.sectorSize(l)
+	return max(0, swappableSectors(l)) * sectorSize(l)
 }
 
 // SecondaryImageOffset is one sector, where an update must be downloaded,
@@ -117,23 +108,15 @@ func (s swapOffset) SecondaryImageOffset(l *Loader, st SwapType) int64 {
 	if st == SwapRevert {
 		return 0
 	}
-	return s.sectorSize(l)
+	return sectorSize(l)
 }
 
 func (swapOffset) Reverts() bool  { return true }
 func (swapOffset) UsesRowI() bool { return true }
 
-// offsetRecord is what the primary trailer records about a swap.
-type offsetRecord struct {
-	typ      SwapType
-	swapSize uint32
-	tlvSizes uint32 // (secondary << 16) | primary unprotected TLV sizes
-	gen      uint32
-}
-
 // steps is the number of status entries a swap of swapSize bytes writes.
 func (s swapOffset) steps(l *Loader, typ SwapType, swapSize uint32) int {
-	sectors := int((int64(swapSize) + s.sectorSize(l) - 1) / s.sectorSize(l))
+	sectors := int((int64(swapSize) + sectorSize(l) - 1) / sectorSize(l))
 	n := 2 * sectors
 	if typ == SwapRevert {
 		n++ // step C
@@ -151,31 +134,20 @@ func unprotectedTLVSize(img *image.Image) int64 {
 	return img.End - img.TLVOffset - int64(img.Header.ProtectTLVSize)
 }
 
-func (s swapOffset) Perform(l *Loader, st SwapType, pri Extent, sec *image.Image) error {
+func (s swapOffset) Perform(l *Loader, st SwapType, tr SlotTrailers, pri Extent, sec *image.Image) error {
 	size := sec.End
 	var priTLV int64
 	if pri.Present {
 		size = max(size, min(pri.End, s.MaxImageSize(l)))
 		priTLV = pri.UnprotectedTLVSize
 	}
-	pt, secT := l.PrimaryTrailer(), l.SecondaryTrailer()
-	ps, err := pt.Read()
-	if err != nil {
-		return err
-	}
-	ss, err := secT.Read()
-	if err != nil {
-		return err
-	}
-	rec := offsetRecord{
+	rec := swapRecord{
 		typ:      st,
 		swapSize: uint32(size),
 		tlvSizes: packTLVSizes(uint16(unprotectedTLVSize(sec)), uint16(priTLV)),
 	}
-	var priGen uint32
-	if ps.GenerationValid {
-		priGen = ps.Generation
-	}
+	priGen, ss := validGeneration(tr.Primary), tr.Secondary
+	var err error
 	if st == SwapRevert {
 		if rec.gen, err = s.fixupRevert(l, rec, priGen, ss); err != nil {
 			return err
@@ -183,10 +155,11 @@ func (s swapOffset) Perform(l *Loader, st SwapType, pri Extent, sec *image.Image
 	} else if rec.gen, err = s.stampRequest(l, priGen, ss); err != nil {
 		return err
 	}
+	pt := l.PrimaryTrailer()
 	if err := pt.Scramble(); err != nil {
 		return err
 	}
-	if err := s.writeRecord(pt, rec, st == SwapPerm); err != nil {
+	if err := swapStatusInit(pt, rec); err != nil {
 		return err
 	}
 	return s.run(l, rec, 0)
@@ -219,13 +192,13 @@ func (s swapOffset) stampRequest(l *Loader, priGen uint32, ss TrailerState) (uin
 // writes a complete revert record with copy_done set to the secondary
 // trailer, magic last, unless one is there already, and returns the
 // record's generation.
-func (s swapOffset) fixupRevert(l *Loader, rec offsetRecord, priGen uint32, ss TrailerState) (uint32, error) {
+func (s swapOffset) fixupRevert(l *Loader, rec swapRecord, priGen uint32, ss TrailerState) (uint32, error) {
 	if ss.Magic == MagicGood && ss.CopyDone == FlagSet && ss.ImageOK == FlagUnset &&
 		ss.SwapType == SwapRevert && ss.GenerationValid && ss.Generation >= priGen {
 		return ss.Generation, nil
 	}
 	secT := l.SecondaryTrailer()
-	clean, err := s.trailerErased(secT)
+	clean, err := secT.Erased()
 	if err != nil {
 		return 0, err
 	}
@@ -238,52 +211,14 @@ func (s swapOffset) fixupRevert(l *Loader, rec offsetRecord, priGen uint32, ss T
 	if err := secT.WriteCopyDone(); err != nil {
 		return 0, err
 	}
-	return rec.gen, s.writeRecord(secT, rec, false)
-}
-
-// trailerErased reports whether every byte from t's status area to the
-// area's end holds the erase value.
-func (swapOffset) trailerErased(t *Trailer) (bool, error) {
-	a := t.Area()
-	off := t.Layout().StatusOff(a.Size())
-	b := make([]byte, a.Size()-off)
-	if err := readAt(a, b, off); err != nil {
-		return false, err
-	}
-	return allBytes(b, a.EraseValue()), nil
-}
-
-// writeRecord is swap_status_init for swap-offset: swap_info, image_ok for a
-// permanent swap, swap_size, the TLV sizes, the generation, and the magic
-// last, so a half-written record never has a good magic.
-func (swapOffset) writeRecord(t *Trailer, rec offsetRecord, imageOK bool) error {
-	if err := t.WriteSwapInfo(rec.typ, 0); err != nil {
-		return err
-	}
-	if imageOK {
-		if err := t.WriteImageOK(); err != nil {
-			return err
-		}
-	}
-	if err := t.WriteSwapSize(rec.swapSize); err != nil {
-		return err
-	}
-	var cell [4]byte
-	binary.LittleEndian.PutUint32(cell[:], rec.tlvSizes)
-	if err := t.WriteExtraCell(0, cell[:]); err != nil {
-		return err
-	}
-	if err := t.WriteGeneration(rec.gen); err != nil {
-		return err
-	}
-	return t.WriteMagic()
+	return rec.gen, swapStatusInit(secT, rec)
 }
 
 // run performs the swap recorded in rec from status entry done (the number
 // of steps completed) to the end, then writes image_ok and copy_done. With
 // no step done it first scrambles the secondary trailer, which holds the
 // request (or fixup_revert's record) the primary record has replaced.
-func (s swapOffset) run(l *Loader, rec offsetRecord, done int) error {
+func (s swapOffset) run(l *Loader, rec swapRecord, done int) error {
 	if rec.swapSize == 0 || int64(rec.swapSize) > s.MaxImageSize(l) {
 		return fmt.Errorf("%w: swap_size %#x outside 1..%#x", ErrInconsistentStatus, rec.swapSize, s.MaxImageSize(l))
 	}
@@ -298,7 +233,7 @@ func (s swapOffset) run(l *Loader, rec offsetRecord, done int) error {
 			return err
 		}
 	}
-	sz := s.sectorSize(l)
+	sz := sectorSize(l)
 	sectors := total / 2
 	for step := done; step < total; step++ {
 		var err error
@@ -307,14 +242,14 @@ func (s swapOffset) run(l *Loader, rec offsetRecord, done int) error {
 			err = l.EraseSectors(secA, 0, sz)
 		case rec.typ == SwapRevert && state == 0: // A'
 			i := int64(sectors - 1 - n)
-			err = s.moveSector(l, pri, i*sz, secA, (i+1)*sz)
+			err = l.copySector(pri, i*sz, secA, (i+1)*sz, sz)
 		case rec.typ == SwapRevert: // B'
 			i := int64(sectors - 1 - n)
-			err = s.moveSector(l, secA, i*sz, pri, i*sz)
+			err = l.copySector(secA, i*sz, pri, i*sz, sz)
 		case state == 0: // A
-			err = s.moveSector(l, pri, int64(n)*sz, secA, int64(n)*sz)
+			err = l.copySector(pri, int64(n)*sz, secA, int64(n)*sz, sz)
 		default: // B
-			err = s.moveSector(l, secA, int64(n+1)*sz, pri, int64(n)*sz)
+			err = l.copySector(secA, int64(n+1)*sz, pri, int64(n)*sz, sz)
 		}
 		if err != nil {
 			return err
@@ -326,33 +261,15 @@ func (s swapOffset) run(l *Loader, rec offsetRecord, done int) error {
 	return finishSwap(pt, rec.typ)
 }
 
-// moveSector erases the destination sector and copies the source sector
-// into it.
-func (s swapOffset) moveSector(l *Loader, src *flashsim.Area, srcOff int64, dst *flashsim.Area, dstOff int64) error {
-	sz := s.sectorSize(l)
-	if err := l.EraseSectors(dst, dstOff, sz); err != nil {
-		return err
-	}
-	return l.CopyRegion(src, srcOff, dst, dstOff, sz)
-}
-
 // Resume finishes the swap an open primary record describes (magic good,
 // valid generation, a swap type, copy_done unset), from the number of status
 // entries written, unless the secondary trailer holds a newer generation:
 // then the record is a fragment of the previous swap that a torn scramble
 // left behind, and the swap table decides (see swapOffset).
-func (s swapOffset) Resume(l *Loader) (SwapType, bool, error) {
-	pt := l.PrimaryTrailer()
-	ps, err := pt.Read()
-	if err != nil {
-		return 0, false, err
-	}
+func (s swapOffset) Resume(l *Loader, tr SlotTrailers) (SwapType, bool, error) {
+	pt, ps, ss := l.PrimaryTrailer(), tr.Primary, tr.Secondary
 	if ps.Magic != MagicGood || !ps.GenerationValid || !ps.SwapType.isUpgrade() || ps.CopyDone != FlagUnset {
 		return 0, false, nil
-	}
-	ss, err := l.SecondaryTrailer().Read()
-	if err != nil {
-		return 0, false, err
 	}
 	if ss.GenerationValid && ss.Generation > ps.Generation {
 		return 0, false, nil
@@ -365,10 +282,8 @@ func (s swapOffset) Resume(l *Loader) (SwapType, bool, error) {
 	if err != nil {
 		return 0, false, err
 	}
-	cell, err := pt.ReadExtraCell(0, 4)
-	if err != nil {
-		return 0, false, err
-	}
-	rec := offsetRecord{typ: ps.SwapType, swapSize: ps.SwapSize, tlvSizes: binary.LittleEndian.Uint32(cell), gen: ps.Generation}
+	// The TLV-size cell is not read: run never rewrites the record, and
+	// fleetsim needs no image end mid-swap (see swapOffset).
+	rec := swapRecord{typ: ps.SwapType, swapSize: ps.SwapSize, gen: ps.Generation}
 	return ps.SwapType, true, s.run(l, rec, done)
 }

@@ -14,7 +14,9 @@ import (
 )
 
 // The helpers of this file carry an "offset" prefix: the package's other
-// test files belong to other strategies and the boot flow.
+// test files belong to other strategies and the boot flow. Helpers shared by
+// every strategy's tests (must, program, installConfirmed, mustArea) are in
+// loader_test.go.
 
 const (
 	offsetSector = 1024
@@ -36,9 +38,9 @@ func newOffsetRig(t testing.TB, w int, ev byte) *offsetRig {
 	t.Helper()
 	dev := flashsim.New(flashsim.Uniform(2*offsetSlot/offsetSector, offsetSector, w, ev), flashsim.Options{})
 	p, err := flashsim.NewArea(dev, flashsim.Partition{Name: "primary", Offset: 0, Size: offsetSlot})
-	offsetMust(t, err)
+	must(t, err)
 	s, err := flashsim.NewArea(dev, flashsim.Partition{Name: "secondary", Offset: offsetSlot, Size: offsetSlot})
-	offsetMust(t, err)
+	must(t, err)
 	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
 	r := &offsetRig{t: t, dev: dev, pri: p, sec: s, key: key,
 		cfg: Config{Strategy: "swap-offset", Keys: []crypto.PublicKey{key.Public()}}}
@@ -56,33 +58,22 @@ func (r *offsetRig) sign(v image.Version, n int) []byte {
 		payload[i] = byte(rng.Uint32())
 	}
 	b, err := image.Sign(payload, image.SignOptions{Key: r.key, Version: v, HeaderSize: image.HeaderSize, PadHeader: true})
-	offsetMust(r.t, err)
+	must(r.t, err)
 	return b
 }
 
 func (r *offsetRig) loader() *Loader {
 	l, err := New(r.cfg, r.pri, r.sec, nil)
-	offsetMust(r.t, err)
+	must(r.t, err)
 	return l
-}
-
-// put programs b at off, padded to the write size.
-func (r *offsetRig) put(a *flashsim.Area, off int64, b []byte) {
-	w := a.WriteSize()
-	buf := bytes.Repeat([]byte{a.EraseValue()}, (len(b)+w-1)/w*w)
-	copy(buf, b)
-	offsetMust(r.t, a.Program(off, buf))
 }
 
 // pending installs the factory image (confirmed, as imgtool --confirm)
 // and downloads img one sector into the secondary, set pending.
 func (r *offsetRig) pending(img []byte, permanent bool) {
-	r.put(r.pri, 0, r.old)
-	ft := NewTrailer(r.pri, TrailerLayout{WriteSize: r.pri.WriteSize()})
-	offsetMust(r.t, ft.WriteImageOK())
-	offsetMust(r.t, ft.WriteMagic())
-	r.put(r.sec, offsetSector, img)
-	offsetMust(r.t, SetPending(r.sec, permanent))
+	installConfirmed(r.t, r.pri, r.old)
+	program(r.t, r.sec, offsetSector, img)
+	must(r.t, SetPending(r.sec, permanent))
 }
 
 func (r *offsetRig) boot() *BootResult {
@@ -98,16 +89,16 @@ func (r *offsetRig) boot() *BootResult {
 func (r *offsetRig) holds(a *flashsim.Area, off int64, img []byte) bool {
 	got := make([]byte, len(img))
 	_, err := a.ReadAt(got, off)
-	offsetMust(r.t, err)
+	must(r.t, err)
 	return bytes.Equal(got, img)
 }
 
 func (r *offsetRig) trailers() (TrailerState, TrailerState) {
 	l := r.loader()
 	p, err := l.PrimaryTrailer().Read()
-	offsetMust(r.t, err)
+	must(r.t, err)
 	s, err := l.SecondaryTrailer().Read()
-	offsetMust(r.t, err)
+	must(r.t, err)
 	return p, s
 }
 
@@ -162,13 +153,6 @@ func (r *offsetRig) checkReverted(what string) {
 	}
 }
 
-func offsetMust(t testing.TB, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestSwapOffsetTrailerLayout: 2 status entries per sector and the extra
 // TLV-size cell, which moves swap_size one cell down (reference §2): the
 // trailer is MCUboot's 256·w+56 bytes plus fleetsim's generation cell.
@@ -212,7 +196,7 @@ func TestSwapOffsetGeometry(t *testing.T) {
 		t.Errorf("4-sector slots with a 3-sector trailer: %v, want ErrIncompatibleSlots", err)
 	}
 	mixed := &flashsim.Geometry{Regions: []flashsim.Region{{Count: 4, Size: 4096}, {Count: 1, Size: 16384}, {Count: 4, Size: 4096}, {Count: 1, Size: 16384}}, WriteSize: 4, EraseValue: 0xff}
-	offsetMust(t, mixed.Validate())
+	must(t, mixed.Validate())
 	dev = flashsim.New(mixed, flashsim.Options{})
 	p, _ = flashsim.NewArea(dev, flashsim.Partition{Name: "primary", Offset: 0, Size: 32768})
 	s, _ = flashsim.NewArea(dev, flashsim.Partition{Name: "secondary", Offset: 32768, Size: 32768})
@@ -235,13 +219,13 @@ func TestSwapOffsetUpgradeRevert(t *testing.T) {
 			r.checkUpgraded("after the test upgrade", false)
 			l := r.loader()
 			cell, err := l.PrimaryTrailer().ReadExtraCell(0, 4)
-			offsetMust(t, err)
+			must(t, err)
 			// Recorded when the swap started: the new image was in the
 			// secondary (high half), the old one in the primary.
 			oldExt, err := ReadExtent(r.sec, 0)
-			offsetMust(t, err)
+			must(t, err)
 			newImg, err := image.Parse(bytes.NewReader(r.new), int64(len(r.new)))
-			offsetMust(t, err)
+			must(t, err)
 			want := packTLVSizes(uint16(unprotectedTLVSize(newImg)), uint16(oldExt.UnprotectedTLVSize))
 			if got := binary.LittleEndian.Uint32(cell); got != want || got>>16 == 0 || got&0xffff == 0 {
 				t.Errorf("TLV sizes cell %#x, want %#x", got, want)
@@ -270,7 +254,7 @@ func TestSwapOffsetUpgradeRevert(t *testing.T) {
 func (r *offsetRig) snapshot() []byte {
 	b := make([]byte, r.dev.Geometry().Size())
 	_, err := r.dev.ReadAt(b, 0)
-	offsetMust(r.t, err)
+	must(r.t, err)
 	return b
 }
 
@@ -280,7 +264,7 @@ func TestSwapOffsetConfirmedNeverReverts(t *testing.T) {
 	r := newOffsetRig(t, 8, 0xff)
 	r.pending(r.new, false)
 	r.boot()
-	offsetMust(t, Confirm(r.pri))
+	must(t, Confirm(r.pri))
 	for i := 0; i < 2; i++ {
 		if res := r.boot(); res.SwapType != SwapNone {
 			t.Fatalf("boot %d after confirming did %s", i+1, res.SwapType)
@@ -295,13 +279,10 @@ func TestSwapOffsetConfirmedNeverReverts(t *testing.T) {
 func TestSwapOffsetRejectsImageAtOffsetZero(t *testing.T) {
 	for _, n := range []int{500, 5000} { // within sector 0, and spanning it
 		r := newOffsetRig(t, 8, 0xff)
-		r.put(r.pri, 0, r.old)
-		ft := NewTrailer(r.pri, TrailerLayout{WriteSize: 8})
-		offsetMust(t, ft.WriteImageOK())
-		offsetMust(t, ft.WriteMagic())
+		installConfirmed(t, r.pri, r.old)
 		img := r.sign(image.Version{Major: 2}, n)
-		r.put(r.sec, 0, img)
-		offsetMust(t, SetPending(r.sec, true))
+		program(r.t, r.sec, 0, img)
+		must(t, SetPending(r.sec, true))
 		res := r.boot()
 		if res.SwapType != SwapNone || res.Rejected == nil || res.Header.Version.Major != 1 {
 			t.Fatalf("image at offset 0 (%d bytes): swap %s, rejected %v, booted %s", n, res.SwapType, res.Rejected, res.Header.Version)
@@ -397,12 +378,12 @@ func tearPrimaryTrailer(t *testing.T, r *offsetRig) {
 	for _, sec := range pt.Sectors() {
 		b := make([]byte, sec.Size)
 		_, err := r.pri.ReadAt(b, sec.Offset)
-		offsetMust(t, err)
+		must(t, err)
 		if cd := pt.Layout().CopyDoneOff(r.pri.Size()); cd >= sec.Offset && cd < sec.Offset+sec.Size {
 			b[cd-sec.Offset] = r.pri.EraseValue()
 		}
-		offsetMust(t, r.pri.Erase(sec.Offset, sec.Size))
-		offsetMust(t, r.pri.Program(sec.Offset, b))
+		must(t, r.pri.Erase(sec.Offset, sec.Size))
+		must(t, r.pri.Program(sec.Offset, b))
 	}
 	p, _ := r.trailers()
 	if p.Magic != MagicGood || !p.GenerationValid || !p.SwapType.isUpgrade() || p.CopyDone != FlagUnset {
@@ -417,34 +398,42 @@ func tearPrimaryTrailer(t *testing.T, r *offsetRig) {
 // completes.
 func TestSwapOffsetStaleRecordRevert(t *testing.T) {
 	r := revertReady(t)
-	r.dev.ArmPowerCut(flashsim.PowerCut{Op: fixupOps + 1, Kind: flashsim.CutBefore})
-	if _, err := r.loader().Boot(); !errors.Is(err, flashsim.ErrPowerLoss) {
-		t.Fatalf("boot with the cut armed: %v", err)
-	}
-	r.dev.PowerOn()
-	tearPrimaryTrailer(t, r)
-	if _, resumed, err := (swapOffset{}).Resume(r.loader()); err != nil || resumed {
-		t.Fatalf("stale record resumed (%v, %v)", resumed, err)
-	}
+	leaveStaleRecord(t, r, flashsim.PowerCut{Op: fixupOps + 1, Kind: flashsim.CutBefore})
 	if res := r.boot(); res.SwapType != SwapRevert {
 		t.Fatalf("boot did %s", res.SwapType)
 	}
 	r.checkReverted("after the stale record")
 }
 
-// TestSwapOffsetStaleRecordUpgrade: the same tear at the start of a second
-// upgrade; the generation stamped on the request marks the record stale.
-func TestSwapOffsetStaleRecordUpgrade(t *testing.T) {
-	r := secondUpgradeReady(t)
-	r.dev.ArmPowerCut(flashsim.PowerCut{Op: 2, Kind: flashsim.CutBefore}) // after the stamp
+// leaveStaleRecord cuts a boot at cut, tears the primary trailer as a torn
+// scramble can, and checks that Resume does not take what is left for a
+// swap to finish.
+func leaveStaleRecord(t *testing.T, r *offsetRig, cut flashsim.PowerCut) {
+	t.Helper()
+	r.dev.ArmPowerCut(cut)
 	if _, err := r.loader().Boot(); !errors.Is(err, flashsim.ErrPowerLoss) {
 		t.Fatalf("boot with the cut armed: %v", err)
 	}
 	r.dev.PowerOn()
 	tearPrimaryTrailer(t, r)
-	if _, resumed, err := (swapOffset{}).Resume(r.loader()); err != nil || resumed {
+	if _, resumed, err := resumeOffset(t, r.loader()); err != nil || resumed {
 		t.Fatalf("stale record resumed (%v, %v)", resumed, err)
 	}
+}
+
+// resumeOffset runs swap-offset's Resume alone, as Boot starts.
+func resumeOffset(t *testing.T, l *Loader) (SwapType, bool, error) {
+	t.Helper()
+	tr, err := l.readTrailers()
+	must(t, err)
+	return (swapOffset{}).Resume(l, tr)
+}
+
+// TestSwapOffsetStaleRecordUpgrade: the same tear at the start of a second
+// upgrade; the generation stamped on the request marks the record stale.
+func TestSwapOffsetStaleRecordUpgrade(t *testing.T) {
+	r := secondUpgradeReady(t)
+	leaveStaleRecord(t, r, flashsim.PowerCut{Op: 2, Kind: flashsim.CutBefore}) // after the stamp
 	if res := r.boot(); res.SwapType != SwapPerm {
 		t.Fatalf("boot did %s", res.SwapType)
 	}
@@ -459,10 +448,10 @@ func secondUpgradeReady(t *testing.T) *offsetRig {
 	r.pending(r.new, true)
 	r.boot()
 	r.checkUpgraded("first upgrade", true)
-	offsetMust(t, r.sec.EraseAll())
+	must(t, r.sec.EraseAll())
 	next := r.sign(image.Version{Major: 1, Minor: 2}, 3000)
-	r.put(r.sec, offsetSector, next)
-	offsetMust(t, SetPending(r.sec, true))
+	program(r.t, r.sec, offsetSector, next)
+	must(t, SetPending(r.sec, true))
 	r.old, r.new = r.new, next
 	return r
 }
@@ -481,9 +470,9 @@ func TestSwapOffsetSecondUpgradeSweep(t *testing.T) {
 			}
 			// Make the second request a test and install it; the sweep
 			// then cuts its revert.
-			offsetMust(t, r.sec.EraseAll())
-			r.put(r.sec, offsetSector, r.new)
-			offsetMust(t, SetPending(r.sec, false))
+			must(t, r.sec.EraseAll())
+			program(r.t, r.sec, offsetSector, r.new)
+			must(t, SetPending(r.sec, false))
 			r.boot()
 			r.checkUpgraded("second test upgrade", false)
 			return r
@@ -552,13 +541,13 @@ func FuzzSwapOffsetBoot(f *testing.F) {
 		_, _ = rr.pri.ReadAt(p, offsetSlot-int64(info))
 		_, _ = rr.sec.ReadAt(s, offsetSlot-int64(info))
 		st, err := rr.loader().PrimaryTrailer().ReadStatus()
-		offsetMust(f, err)
+		must(f, err)
 		f.Add(p, s, st[:maxEntries], uint8(op))
 	}
 	f.Fuzz(func(t *testing.T, pri, sec, status []byte, sel uint8) {
 		r := newOffsetRig(t, 8, 0xff)
-		r.put(r.pri, 0, r.old)
-		r.put(r.sec, int64(sel%2)*offsetSector, r.new)
+		program(r.t, r.pri, 0, r.old)
+		program(r.t, r.sec, int64(sel%2)*offsetSector, r.new)
 		for _, x := range []struct {
 			a *flashsim.Area
 			b []byte
@@ -569,13 +558,13 @@ func FuzzSwapOffsetBoot(f *testing.F) {
 			}
 			b = b[:len(b)/8*8]
 			if len(b) > 0 {
-				offsetMust(t, x.a.Program(offsetSlot-int64(len(b)), b))
+				must(t, x.a.Program(offsetSlot-int64(len(b)), b))
 			}
 		}
 		pt := r.loader().PrimaryTrailer()
 		for i, v := range status[:min(len(status), maxEntries)] {
 			if v != r.pri.EraseValue() {
-				offsetMust(t, pt.WriteStatus(i, v))
+				must(t, pt.WriteStatus(i, v))
 			}
 		}
 		for i := 0; i < 2; i++ {

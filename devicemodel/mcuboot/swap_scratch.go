@@ -24,16 +24,20 @@ import (
 // initialised at the start.
 //
 // Deviations from MCUboot, all to survive torn operations (flashsim's
-// CutDuring), which MCUboot's simulator never produces:
-//   - Both trailers carry a swap generation (Trailer.WriteGeneration). The
-//     scratch trailer is authoritative unless the primary trailer of the same
-//     generation has progressed further. MCUboot trusts a scratch with a good
-//     magic unconditionally, but a torn erase of the scratch after the
-//     trailer region is done can leave that magic intact over damaged data,
-//     and the region would be "redone" from garbage.
+// CutDuring), which MCUboot's simulator never produces (its flash writes are
+// all-or-nothing; PRs #2648 and #2793 propose torn writes):
+//   - Both trailers carry a swap generation (Trailer.WriteGeneration; the
+//     torn-magic failure mode of issue #1966). The scratch trailer is
+//     authoritative unless the primary trailer of the same generation has
+//     progressed further. MCUboot trusts a scratch with a good magic
+//     unconditionally, but a torn erase of the scratch after the trailer
+//     region is done can leave that magic intact over damaged data, and the
+//     region would be "redone" from garbage.
 //   - A scratch trailer left behind by a completed swap (same or older
 //     generation than a complete primary trailer) is erased instead of
-//     resumed.
+//     resumed. MCUboot erases it at the end of the region for the same
+//     reason (PR #1645, a stale scratch trailer resumed a finished swap)
+//     but has no answer to a cut or a tear of that erase.
 //   - A primary trailer of an unfinished swap with no status entry yet is
 //     resumed from its swap_info. MCUboot reads "no entries" as "no swap" and
 //     re-evaluates the table, where a REVERT interrupted right after its
@@ -43,8 +47,9 @@ import (
 //     trailer is scrambled or half re-initialised, does not start by erasing
 //     the scratch: that record is then the swap's only trace (a REVERT has
 //     none in the secondary), and a second cut right after the erase lost
-//     the revert for good. The step re-initialises the primary trailer from
-//     it and only then erases the scratch.
+//     the revert for good (the loss of issue #480, which swap_info was added
+//     for in PR #485). The step re-initialises the primary trailer from it
+//     and only then erases the scratch.
 type swapScratch struct{}
 
 func (swapScratch) Name() string { return "swap-scratch" }
@@ -143,14 +148,6 @@ func (swapScratch) SecondaryImageOffset(*Loader, SwapType) int64 { return 0 }
 func (swapScratch) Reverts() bool                                { return true }
 func (swapScratch) UsesRowI() bool                               { return false }
 
-// swapRecord is what a trailer records about the swap in progress.
-type swapRecord struct {
-	typ      SwapType
-	swapSize uint32
-	gen      uint32
-	imageOK  bool
-}
-
 // plan is the regions a swap of swapSize bytes processes, in processing
 // order (highest first), and whether the first uses the scratch trailer.
 type plan struct {
@@ -181,24 +178,17 @@ func (s swapScratch) plan(l *Loader, swapSize uint32) (plan, error) {
 // trailer is never copied between slots.
 func (p plan) copySize(r region) int64 { return min(r.size, p.dataEnd-r.off) }
 
-func (s swapScratch) Perform(l *Loader, st SwapType, pri Extent, sec *image.Image) error {
+// Perform starts a swap with a generation above both the primary's and the
+// scratch's, so that no fragment of an earlier record can pass for it.
+func (s swapScratch) Perform(l *Loader, st SwapType, tr SlotTrailers, pri Extent, sec *image.Image) error {
 	size := max(sec.End, min(pri.End, s.MaxImageSize(l)))
-	pt, err := l.PrimaryTrailer().Read()
-	if err != nil {
-		return err
-	}
+	// Read now: Resume may have erased a stale scratch trailer.
 	xt, err := NewTrailer(l.Scratch(), s.scratchLayout(l)).Read()
 	if err != nil {
 		return err
 	}
-	var gen uint32
-	if pt.GenerationValid {
-		gen = pt.Generation
-	}
-	if xt.GenerationValid && xt.Generation > gen {
-		gen = xt.Generation
-	}
-	rec := swapRecord{typ: st, swapSize: uint32(size), gen: gen + 1, imageOK: st == SwapPerm}
+	gen := max(validGeneration(tr.Primary), validGeneration(xt)) + 1
+	rec := swapRecord{typ: st, swapSize: uint32(size), gen: gen}
 	return s.run(l, rec, 0)
 }
 
@@ -224,41 +214,14 @@ func (s swapScratch) run(l *Loader, rec swapRecord, done int) error {
 		cs := p.copySize(r)
 		switch state {
 		case 0:
-			// Resuming the very first step from the scratch record while
-			// the primary trailer is being re-initialised: the scratch
-			// trailer is then the swap's only record (a REVERT leaves no
-			// trace in the secondary and its row IV is gone with the
-			// primary trailer), so it must not be erased before the primary
-			// trailer holds the record again.
-			keep := false
-			if n == 0 && !p.useScratch {
-				var err error
-				if keep, err = holdsRecord(xt, rec); err != nil {
-					return err
-				}
-			}
-			if !keep {
-				if err := l.EraseSectors(scr, 0, scr.Size()); err != nil {
-					return err
-				}
-			}
+			var err error
 			if n == 0 {
-				if !keep {
-					if err := writeRecord(xt, rec); err != nil {
-						return err
-					}
-				}
-				if !p.useScratch {
-					if err := pt.Scramble(); err != nil {
-						return err
-					}
-					if err := writeRecord(pt, rec); err != nil {
-						return err
-					}
-					if err := l.EraseSectors(scr, 0, scr.Size()); err != nil {
-						return err
-					}
-				}
+				err = s.begin(l, p, rec, pt, xt)
+			} else {
+				err = l.EraseSectors(scr, 0, scr.Size())
+			}
+			if err != nil {
+				return err
 			}
 			if err := l.CopyRegion(secA, r.off, scr, 0, cs); err != nil {
 				return err
@@ -297,7 +260,7 @@ func (s swapScratch) run(l *Loader, rec swapRecord, done int) error {
 				if err := pt.WriteStatus(1, StatusState2); err != nil {
 					return err
 				}
-				if err := writeRecord(pt, rec); err != nil {
+				if err := swapStatusInit(pt, rec); err != nil {
 					return err
 				}
 			}
@@ -314,27 +277,44 @@ func (s swapScratch) run(l *Loader, rec swapRecord, done int) error {
 	return finishSwap(pt, rec.typ)
 }
 
-// writeRecord initialises a trailer for a swap (swap_status_init): swap_info,
-// image_ok for a permanent swap, swap_size, the generation, and the magic
-// last, so a half-initialised trailer never has a good magic.
-func writeRecord(t *Trailer, rec swapRecord) error {
-	if err := t.WriteSwapInfo(rec.typ, 0); err != nil {
-		return err
-	}
-	if rec.imageOK {
-		if err := t.WriteImageOK(); err != nil {
+// begin opens a swap, at the start of the first step (swap_status_init):
+// the scratch area is erased and given the swap's record; unless the first
+// region holds the trailer ("use scratch"), the primary trailer is then
+// scrambled and given the record too, and the scratch erased again for the
+// region's copy.
+//
+// Resuming this step from the scratch record while the primary trailer is
+// being re-initialised, the scratch trailer is the swap's only record (a
+// REVERT leaves no trace in the secondary and its row IV is gone with the
+// primary trailer), so it is kept, not erased, until the primary trailer
+// holds the record again.
+func (swapScratch) begin(l *Loader, p plan, rec swapRecord, pt, xt *Trailer) error {
+	scr := l.Scratch()
+	keep := false
+	if !p.useScratch {
+		var err error
+		if keep, err = holdsRecord(xt, rec); err != nil {
 			return err
 		}
 	}
-	if err := t.WriteSwapSize(rec.swapSize); err != nil {
-		return err
-	}
-	if t.Layout().Generation {
-		if err := t.WriteGeneration(rec.gen); err != nil {
+	if !keep {
+		if err := l.EraseSectors(scr, 0, scr.Size()); err != nil {
+			return err
+		}
+		if err := swapStatusInit(xt, rec); err != nil {
 			return err
 		}
 	}
-	return t.WriteMagic()
+	if p.useScratch {
+		return nil
+	}
+	if err := pt.Scramble(); err != nil {
+		return err
+	}
+	if err := swapStatusInit(pt, rec); err != nil {
+		return err
+	}
+	return l.EraseSectors(scr, 0, scr.Size())
 }
 
 // holdsRecord reports whether t holds rec complete: a good magic (written
@@ -346,25 +326,6 @@ func holdsRecord(t *Trailer, rec swapRecord) (bool, error) {
 	}
 	return st.Magic == MagicGood && st.GenerationValid && st.Generation == rec.gen &&
 		st.SwapType == rec.typ && st.SwapSize == rec.swapSize, nil
-}
-
-// finishSwap writes what ends a swap in the primary trailer (reference
-// §3.4): image_ok for PERM and REVERT (unless already set), then copy_done.
-// Each write is skipped when already done, so a resumed finish is safe.
-func finishSwap(pt *Trailer, typ SwapType) error {
-	st, err := pt.Read()
-	if err != nil {
-		return err
-	}
-	if (typ == SwapPerm || typ == SwapRevert) && st.ImageOK == FlagUnset {
-		if err := pt.WriteImageOK(); err != nil {
-			return err
-		}
-	}
-	if st.CopyDone == FlagUnset {
-		return pt.WriteCopyDone()
-	}
-	return nil
 }
 
 // eraseBackwards erases an area's sectors from the last to the first, so
@@ -381,12 +342,9 @@ func eraseBackwards(a *flashsim.Area) error {
 
 // Resume finds the swap status (reference §4.2's status source, hardened
 // with generations as described on swapScratch) and finishes the swap.
-func (s swapScratch) Resume(l *Loader) (SwapType, bool, error) {
+func (s swapScratch) Resume(l *Loader, tr SlotTrailers) (SwapType, bool, error) {
 	pt, xt := l.PrimaryTrailer(), NewTrailer(l.Scratch(), s.scratchLayout(l))
-	ps, err := pt.Read()
-	if err != nil {
-		return 0, false, err
-	}
+	ps := tr.Primary
 	xs, err := xt.Read()
 	if err != nil {
 		return 0, false, err
@@ -419,7 +377,7 @@ func (s swapScratch) Resume(l *Loader) (SwapType, bool, error) {
 		scrCount, scrGap = WrittenPrefix(entries, l.Scratch().EraseValue())
 	}
 	recOf := func(st TrailerState) swapRecord {
-		return swapRecord{typ: st.SwapType, swapSize: st.SwapSize, gen: st.Generation, imageOK: st.ImageOK == FlagSet}
+		return swapRecord{typ: st.SwapType, swapSize: st.SwapSize, gen: st.Generation}
 	}
 	// Which record is authoritative: the scratch one is, unless the primary
 	// holds a record of the same swap that has moved past it, or of a later

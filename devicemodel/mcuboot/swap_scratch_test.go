@@ -25,9 +25,7 @@ func scratchSetup(t *testing.T) (*flashsim.Device, *Loader, []byte, []byte) {
 	if int64(len(nw)) != maxSize {
 		t.Fatalf("new image is %d bytes, want %d", len(nw), maxSize)
 	}
-	program(t, p, 0, old)
-	must(t, NewTrailer(p, flagLayout(p)).WriteImageOK())
-	must(t, NewTrailer(p, flagLayout(p)).WriteMagic())
+	installConfirmed(t, p, old)
 	program(t, s, 0, nw)
 	must(t, SetPending(s, true))
 	return dev, l, old, nw
@@ -179,10 +177,4 @@ func TestRevertResumesWithoutEntries(t *testing.T) {
 		}
 		return
 	}
-}
-
-func mustArea(t *testing.T, f flashsim.Flash, a *flashsim.Area) *flashsim.Area {
-	na, err := flashsim.NewArea(f, a.Partition())
-	must(t, err)
-	return na
 }

@@ -156,7 +156,11 @@ func Confirm(primary *flashsim.Area) error {
 
 // ReadSwapType is boot_swap_type: the swap the next boot would perform
 // according to the table alone (no image validation), as an application
-// (mcumgr, the agent) asks it. Errors are flash errors.
+// (mcumgr, the agent) asks it. It does not know the strategy, so it never
+// applies row I, which MCUboot's swap-offset builds do: row I matches only
+// while a revert's fixup_revert record is in the secondary trailer, which
+// every completed boot has scrambled before an application runs. Errors are
+// flash errors.
 func ReadSwapType(primary, secondary *flashsim.Area) (SwapType, error) {
 	p, err := NewTrailer(primary, flagLayout(primary)).Read()
 	if err != nil {

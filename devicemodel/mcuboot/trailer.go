@@ -57,6 +57,8 @@ func (f FlagState) String() string {
 const flagSet = 0x01
 
 // Status entry values: the state a swap step reached (reference §2.1).
+// MCUboot names these values BOOT_STATUS_STATE_0, _1 and _2 (the state a
+// step leaves, counted from 0); the names here count the values.
 const (
 	StatusState1 byte = 0x01
 	StatusState2 byte = 0x02
@@ -420,6 +422,17 @@ func WrittenPrefix(entries []byte, eraseValue byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// Erased reports whether every byte of the trailer, status area included,
+// holds the erase value: nothing in it needs erasing before it is written.
+func (t *Trailer) Erased() (bool, error) {
+	off := t.layout.StatusOff(t.size())
+	b := make([]byte, t.size()-off)
+	if err := readAt(t.area, b, off); err != nil {
+		return false, err
+	}
+	return allBytes(b, t.area.EraseValue()), nil
 }
 
 // Sectors lists the sectors of the area the trailer overlaps, in ascending

@@ -229,13 +229,6 @@ func expectBytes(t *testing.T, a *flashsim.Area, off int64, want []byte, what st
 	}
 }
 
-func must(t testing.TB, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestGenerationSealsSwapSize: a torn erase that leaves a record's magic and
 // generation intact but erases bytes of swap_size or swap_info must not leave
 // a valid record (the seal covers both), for both erase values.
