@@ -9,7 +9,7 @@ PKGS     := ./...
 export GOTOOLCHAIN := local
 export GOFLAGS     := -buildvcs=false
 
-.PHONY: all build run test lint-vet test-race test-long bench scale fuzz lint fmt clean
+.PHONY: all build run test lint-vet test-race test-long bench fuzz lint fmt clean
 
 all: build
 
