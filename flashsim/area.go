@@ -14,7 +14,7 @@ type Partition struct {
 type Area struct {
 	flash   Flash
 	part    Partition
-	sectors []Sector // relative to the partition start
+	sectors []Sector // relative to the partition start; shared through the Geometry
 }
 
 // NewArea opens p on f. A partition must own whole sectors, because a
@@ -29,11 +29,7 @@ func NewArea(f Flash, p Partition) (*Area, error) {
 	if err != nil {
 		return nil, fmt.Errorf("partition %q at 0x%x+0x%x does not tile whole sectors of the part: %w", p.Name, p.Offset, p.Size, err)
 	}
-	rel := make([]Sector, len(abs))
-	for i, s := range abs {
-		rel[i] = Sector{Index: i, Offset: s.Offset - p.Offset, Size: s.Size}
-	}
-	return &Area{flash: f, part: p, sectors: rel}, nil
+	return &Area{flash: f, part: p, sectors: f.Geometry().areaSectors(p.Offset, abs)}, nil
 }
 
 // Flash returns the part the area lives on.

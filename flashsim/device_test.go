@@ -569,3 +569,33 @@ func TestPowerCutOnEmptyProgram(t *testing.T) {
 		t.Errorf("uncut empty program: Stats().Programs = %d, want 1", got)
 	}
 }
+
+// TestAreasShareSectorTables: areas of the same partition on devices of one
+// geometry share one sector table, so a fleet holds it once; the table is
+// still relative to the partition.
+func TestAreasShareSectorTables(t *testing.T) {
+	g := flashsim.Uniform(64, 4096, 4, 0xff)
+	p := flashsim.Partition{Name: "secondary", Offset: 0x20000, Size: 0x10000}
+	a1, err := flashsim.NewArea(flashsim.New(g, flashsim.Options{}), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, err := flashsim.NewArea(flashsim.New(g, flashsim.Options{}), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, s2 := a1.Sectors(), a2.Sectors()
+	if len(s1) != 16 || &s1[0] != &s2[0] {
+		t.Fatalf("areas of one partition hold %d sectors at %p and %p: want 16, shared", len(s1), &s1[0], &s2[0])
+	}
+	if s1[3] != (flashsim.Sector{Index: 3, Offset: 3 * 4096, Size: 4096}) {
+		t.Fatalf("sector 3 = %+v, want index 3 at 0x3000 relative to the partition", s1[3])
+	}
+	other, err := flashsim.NewArea(flashsim.New(g, flashsim.Options{}), flashsim.Partition{Name: "primary", Offset: 0, Size: 0x10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &other.Sectors()[0] == &s1[0] {
+		t.Fatal("different partitions share a sector table")
+	}
+}

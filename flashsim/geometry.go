@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 )
 
 // Region is a run of Count sectors of Size bytes each.
@@ -19,7 +20,8 @@ type Geometry struct {
 	WriteSize  int  // 1, 2, 4, 8, 16 or 32
 	EraseValue byte // 0xFF or 0x00
 
-	sectors []Sector // derived by Validate
+	sectors []Sector    // derived by Validate
+	areas   *areaTables // partition sector tables, shared by every Area on this geometry
 }
 
 // Sector is one erase unit of a part or partition.
@@ -67,6 +69,7 @@ func (g *Geometry) Validate() error {
 		}
 	}
 	g.sectors = sectors
+	g.areas = &areaTables{m: map[[2]int64][]Sector{}}
 	return nil
 }
 
@@ -104,4 +107,39 @@ func (g *Geometry) SectorsIn(off, length int64) ([]Sector, error) {
 		return nil, ErrEraseBoundary
 	}
 	return g.sectors[first.Index : last.Index+1], nil
+}
+
+// areaTables caches the relative sector table of each partition of a
+// geometry. Every device of a board shares the board's Geometry, so its
+// areas share one table per partition instead of holding one each: a 1 MiB
+// slot of 4 KiB sectors is a 6 KiB table, which a million devices would
+// otherwise repeat a million times.
+type areaTables struct {
+	mu sync.Mutex
+	m  map[[2]int64][]Sector // keyed by partition offset and size
+}
+
+// areaSectors returns abs, the sectors of the partition at off, with offsets
+// and indexes relative to the partition. The result is shared and must not be
+// modified.
+func (g *Geometry) areaSectors(off int64, abs []Sector) []Sector {
+	rel := func() []Sector {
+		t := make([]Sector, len(abs))
+		for i, s := range abs {
+			t[i] = Sector{Index: i, Offset: s.Offset - off, Size: s.Size}
+		}
+		return t
+	}
+	if g.areas == nil { // a copy of a Geometry made before Validate derived it
+		return rel()
+	}
+	key := [2]int64{off, abs[len(abs)-1].Offset + abs[len(abs)-1].Size - off}
+	g.areas.mu.Lock()
+	defer g.areas.mu.Unlock()
+	t, ok := g.areas.m[key]
+	if !ok {
+		t = rel()
+		g.areas.m[key] = t
+	}
+	return t
 }
