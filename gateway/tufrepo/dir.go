@@ -2,6 +2,7 @@ package tufrepo
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -21,7 +22,8 @@ import (
 // The data directory:
 //
 //	config.json              the Config (expiries, limits, offline root)
-//	manifest.json            which stored file is served under which name
+//	manifest.json            which stored file is served under which name,
+//	                         and the open waves with their staged targets
 //	metadata/<sha256>.json   served files, named by the SHA-256 of their bytes
 //	keys/<keyid>.pem         held private keys, PKCS #8 PEM, mode 0600
 //
@@ -57,6 +59,19 @@ type manifest struct {
 	Roots []string `json:"roots"`
 	// Tags map each tag to its served names and their SHA-256.
 	Tags map[string]map[string]string `json:"tags"`
+	// Waves map each tag with an open wave to that wave. Stores written
+	// before waves existed have no such field: they have no waves.
+	Waves map[string]storedWave `json:"waves,omitempty"`
+}
+
+// storedWave is an open wave: the staged targets themselves are read back
+// from the wave view's targets.json, which lists them with their entries.
+type storedWave struct {
+	Name string `json:"name"`
+	// Staged are the staged target names, sorted.
+	Staged []string `json:"staged"`
+	// Files map the wave view's served names to their SHA-256, as Tags do.
+	Files map[string]string `json:"files"`
 }
 
 type dirStore struct {
@@ -159,23 +174,39 @@ func writeAtomic(path string, data []byte, perm fs.FileMode) error {
 	return nil
 }
 
-// save stores st: new metadata files and keys, then the manifest, then the
-// removal of what st no longer references.
-func (d *dirStore) save(st *state) error {
+// buildManifest describes st for manifest.json and returns it with the
+// served bytes it references, by SHA-256.
+func buildManifest(st *state) (manifest, map[string][]byte) {
 	m := manifest{Format: storeFormat, Tags: map[string]map[string]string{}}
 	refs := map[string][]byte{}
 	for _, rv := range st.roots {
 		m.Roots = append(m.Roots, rv.file.SHA256)
 		refs[rv.file.SHA256] = rv.file.Data
 	}
-	for tag, v := range st.views {
-		names := map[string]string{}
+	for name, v := range st.views {
+		files := map[string]string{}
 		for _, f := range append([]File{v.timestamp.file, v.snapshot.file, v.targets.file}, v.history...) {
-			names[f.Name] = f.SHA256
+			files[f.Name] = f.SHA256
 			refs[f.SHA256] = f.Data
 		}
-		m.Tags[tag] = names
+		tag, _, isWave := strings.Cut(name, waveSep)
+		if !isWave {
+			m.Tags[name] = files
+			continue
+		}
+		if m.Waves == nil {
+			m.Waves = map[string]storedWave{}
+		}
+		w := st.waves[tag]
+		m.Waves[tag] = storedWave{Name: w.name, Staged: sortedKeys(w.staged), Files: files}
 	}
+	return m, refs
+}
+
+// save stores st: new metadata files and keys, then the manifest, then the
+// removal of what st no longer references.
+func (d *dirStore) save(st *state) error {
+	m, refs := buildManifest(st)
 	for _, sum := range sortedKeys(refs) {
 		if d.objects[sum] {
 			continue
@@ -311,8 +342,9 @@ func strictUnmarshal(data []byte, v any) error {
 
 // loadState rebuilds the state from a manifest and the stored files it names
 // (read by SHA-256). It checks what a device would trip over: each file's
-// hash, the root chain's versions, and that every timestamp describes its
-// snapshot and every snapshot its targets.
+// hash, the root chain's versions, that every timestamp describes its
+// snapshot and every snapshot its targets, and that each open wave is one
+// OpenWave could have left (see loadWave).
 func loadState(mdata []byte, read func(sum string) ([]byte, error), keys map[string]*PrivateKey) (*state, error) {
 	var m manifest
 	if err := strictUnmarshal(mdata, &m); err != nil {
@@ -321,7 +353,8 @@ func loadState(mdata []byte, read func(sum string) ([]byte, error), keys map[str
 	if m.Format != storeFormat || len(m.Roots) == 0 {
 		return nil, &CorruptError{File: manifestFile, Reason: "unknown format or no root"}
 	}
-	st := &state{keys: keys, targets: map[string]*targetRec{}, views: map[string]*view{}}
+	st := newState()
+	st.keys = keys
 	load := func(name, sum string) (File, error) {
 		if len(sum) != 64 {
 			return File{}, &CorruptError{File: name, Reason: "bad hash in manifest"}
@@ -364,54 +397,11 @@ func loadState(mdata []byte, read func(sum string) ([]byte, error), keys map[str
 		if !validName(tag) {
 			return nil, &CorruptError{File: manifestFile, Reason: "bad tag " + strconv.Quote(tag)}
 		}
-		names := m.Tags[tag]
-		v := &view{}
-		for _, name := range sortedKeys(names) {
-			f, err := load(name, names[name])
-			if err != nil {
-				return nil, err
-			}
-			switch {
-			case name == "targets.json":
-				md, err := parseMetadata[metadata.TargetsType](name, f.Data)
-				if err != nil {
-					return nil, err
-				}
-				f.Signatures = len(md.Signatures)
-				v.targets = signedFile{version: md.Signed.Version, expires: md.Signed.Expires, file: f}
-				if err := st.addStoredTargets(tag, md.Signed.Targets); err != nil {
-					return nil, err
-				}
-			case name == "snapshot.json":
-				md, err := parseMetadata[metadata.SnapshotType](name, f.Data)
-				if err != nil {
-					return nil, err
-				}
-				f.Signatures = len(md.Signatures)
-				v.snapshot = signedFile{version: md.Signed.Version, expires: md.Signed.Expires, file: f}
-			case name == "timestamp.json":
-				md, err := parseMetadata[metadata.TimestampType](name, f.Data)
-				if err != nil {
-					return nil, err
-				}
-				f.Signatures = len(md.Signatures)
-				v.timestamp = signedFile{version: md.Signed.Version, expires: md.Signed.Expires, file: f}
-			case isVersioned(name, "targets.json"), isVersioned(name, "snapshot.json"):
-				v.history = append(v.history, f)
-			default:
-				return nil, &CorruptError{File: manifestFile, Reason: "unexpected file " + strconv.Quote(name)}
-			}
+		v, listed, err := loadView(tag, m.Tags[tag], load)
+		if err != nil {
+			return nil, err
 		}
-		if v.targets.file.Data == nil || v.snapshot.file.Data == nil || v.timestamp.file.Data == nil {
-			return nil, &CorruptError{File: manifestFile, Reason: "tag " + tag + " lacks a role"}
-		}
-		// Versioned copies in version order, as addHistory keeps them.
-		slices.SortStableFunc(v.history, func(a, b File) int {
-			na, _ := strconv.ParseInt(strings.SplitN(a.Name, ".", 2)[0], 10, 64)
-			nb, _ := strconv.ParseInt(strings.SplitN(b.Name, ".", 2)[0], 10, 64)
-			return int(na - nb)
-		})
-		if err := checkChain(tag, v); err != nil {
+		if err := st.addStoredTargets(tag, listed); err != nil {
 			return nil, err
 		}
 		st.views[tag] = v
@@ -425,7 +415,141 @@ func loadState(mdata []byte, read func(sum string) ([]byte, error), keys map[str
 			}
 		}
 	}
+	for _, tag := range sortedKeys(m.Waves) {
+		if err := st.loadWave(tag, m.Waves[tag], load); err != nil {
+			return nil, err
+		}
+	}
 	return st, nil
+}
+
+// loadView loads the files of one view (a tag's, or a wave's under its
+// WaveView name) and returns it with the targets its targets.json lists.
+func loadView(label string, files map[string]string, load func(name, sum string) (File, error)) (*view, map[string]*metadata.TargetFiles, error) {
+	v := &view{}
+	var listed map[string]*metadata.TargetFiles
+	for _, name := range sortedKeys(files) {
+		f, err := load(name, files[name])
+		if err != nil {
+			return nil, nil, err
+		}
+		switch {
+		case name == "targets.json":
+			md, err := parseMetadata[metadata.TargetsType](name, f.Data)
+			if err != nil {
+				return nil, nil, err
+			}
+			f.Signatures = len(md.Signatures)
+			v.targets = signedFile{version: md.Signed.Version, expires: md.Signed.Expires, file: f}
+			listed = md.Signed.Targets
+		case name == "snapshot.json":
+			md, err := parseMetadata[metadata.SnapshotType](name, f.Data)
+			if err != nil {
+				return nil, nil, err
+			}
+			f.Signatures = len(md.Signatures)
+			v.snapshot = signedFile{version: md.Signed.Version, expires: md.Signed.Expires, file: f}
+		case name == "timestamp.json":
+			md, err := parseMetadata[metadata.TimestampType](name, f.Data)
+			if err != nil {
+				return nil, nil, err
+			}
+			f.Signatures = len(md.Signatures)
+			v.timestamp = signedFile{version: md.Signed.Version, expires: md.Signed.Expires, file: f}
+		case isVersioned(name, "targets.json"), isVersioned(name, "snapshot.json"):
+			v.history = append(v.history, f)
+		default:
+			return nil, nil, &CorruptError{File: manifestFile, Reason: "unexpected file " + strconv.Quote(name)}
+		}
+	}
+	if v.targets.file.Data == nil || v.snapshot.file.Data == nil || v.timestamp.file.Data == nil {
+		return nil, nil, &CorruptError{File: manifestFile, Reason: "view " + label + " lacks a role"}
+	}
+	// Versioned copies in version order, as addHistory keeps them.
+	slices.SortStableFunc(v.history, func(a, b File) int {
+		na, _ := strconv.ParseInt(strings.SplitN(a.Name, ".", 2)[0], 10, 64)
+		nb, _ := strconv.ParseInt(strings.SplitN(b.Name, ".", 2)[0], 10, 64)
+		return cmp.Compare(na, nb)
+	})
+	if err := checkChain(label, v); err != nil {
+		return nil, nil, err
+	}
+	return v, listed, nil
+}
+
+// loadWave loads the open wave of tag after the tags and their targets. It
+// checks what OpenWave guarantees: the tag has a view; the wave view lists
+// exactly the tag's targets and the staged ones; a staged target carries
+// exactly the tag and is the same image as any target or other staged
+// target of its name; and every role of the wave view is above the tag
+// view's, so devices moved into the wave accept it.
+func (st *state) loadWave(tag string, sw storedWave, load func(name, sum string) (File, error)) error {
+	if !validName(tag) || !ValidWaveName(sw.Name) {
+		return &CorruptError{File: manifestFile, Reason: "bad wave " + strconv.Quote(WaveView(tag, sw.Name))}
+	}
+	label := WaveView(tag, sw.Name)
+	tv, ok := st.views[tag]
+	if !ok {
+		return &CorruptError{File: manifestFile, Reason: "wave " + label + " of a tag without a view"}
+	}
+	if len(sw.Staged) == 0 || !slices.IsSorted(sw.Staged) || len(slices.Compact(slices.Clone(sw.Staged))) != len(sw.Staged) {
+		return &CorruptError{File: manifestFile, Reason: "wave " + label + ": staged targets are not a sorted set"}
+	}
+	v, listed, err := loadView(label, sw.Files, load)
+	if err != nil {
+		return err
+	}
+	corrupt := func(reason string) error { return &CorruptError{File: label + "/targets.json", Reason: reason} }
+	staged := make(map[string]*targetRec, len(sw.Staged))
+	for _, name := range sw.Staged {
+		tf, ok := listed[name]
+		if !ok {
+			return corrupt(name + " is staged but not listed")
+		}
+		t, err := targetFromEntry(name, tf)
+		if err != nil {
+			return corrupt(err.Error())
+		}
+		if !slices.Equal(t.Tags, []string{tag}) {
+			return corrupt(name + " is staged with tags other than " + tag)
+		}
+		if rec, ok := st.targets[name]; ok && (rec.t.hasTag(tag) || !sameImage(rec.t, t)) {
+			return corrupt(name + " is staged but clashes with the repository target")
+		}
+		if other, ok := st.stagedIn(name); ok && !sameImage(st.waves[other].staged[name].t, t) {
+			return corrupt(name + " differs from the target staged for " + other)
+		}
+		rec, err := newTargetRec(t)
+		if err != nil {
+			return corrupt(err.Error())
+		}
+		staged[name] = rec
+	}
+	tagTargets := 0
+	for _, name := range sortedKeys(st.targets) {
+		rec := st.targets[name]
+		if !rec.t.hasTag(tag) {
+			continue
+		}
+		tagTargets++
+		tf, ok := listed[name]
+		if !ok {
+			return corrupt("does not list " + name + ", a target of " + tag)
+		}
+		if t, err := targetFromEntry(name, tf); err != nil || !t.equal(rec.t) {
+			return corrupt(name + " differs from the target of " + tag)
+		}
+	}
+	if len(listed) != tagTargets+len(staged) {
+		return corrupt("lists targets that are neither the tag's nor staged")
+	}
+	wv, base := v.versions(), tv.versions()
+	if wv.targets <= base.targets || wv.snapshot <= base.snapshot || wv.timestamp <= base.timestamp {
+		return &CorruptError{File: label + "/timestamp.json", Reason: "versions are not above the tag view's"}
+	}
+	st.views[label] = v
+	st.waves[tag] = &wave{name: sw.Name, staged: staged}
+	return nil
 }
 
 // addStoredTargets adds the targets a tag's stored targets.json lists. The

@@ -7,17 +7,22 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 )
 
-// servedSnapshot collects every served file of every tag.
+// servedSnapshot collects every served file of every tag and wave view.
 func servedSnapshot(t *testing.T, r *Repo) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
-	for _, tag := range r.Tags() {
+	views := r.Tags()
+	for _, w := range r.Waves() {
+		views = append(views, WaveView(w.Tag, w.Name))
+	}
+	for _, tag := range views {
 		files, err := r.Files(tag)
 		if err != nil {
 			t.Fatal(err)
@@ -42,6 +47,9 @@ func sameServed(t *testing.T, a, b *Repo) {
 	}
 	if !slices.EqualFunc(a.Targets(), b.Targets(), func(x, y Target) bool { return x.equal(y) }) {
 		t.Error("targets differ after reopening")
+	}
+	if !reflect.DeepEqual(a.Waves(), b.Waves()) {
+		t.Errorf("waves %v, reopened %v", a.Waves(), b.Waves())
 	}
 	if a.Config() != b.Config() {
 		t.Errorf("config %+v, reopened %+v", a.Config(), b.Config())

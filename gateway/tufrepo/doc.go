@@ -19,6 +19,28 @@
 // string holding the MCUboot build number, targetFormat) and are named
 // <hwid>-v<version>.
 //
+// # Waves
+//
+// Production targets of a tag change only through waves (Foundries waves,
+// foundries.md §4). OpenWave stages the targets of one version for a tag in
+// a wave view, named WaveView(tag, wave) ("tag@wave"): the tag's targets
+// plus the staged ones, each staged target carrying exactly the tag. The
+// gateway serves the wave view to the devices a rollout step has released
+// and the tag view to everyone else. CompleteWave makes the staged targets
+// the tag's own; CancelWave withdraws them. Either way the wave view goes
+// and its devices return to the tag view. A tag has at most one open wave.
+//
+// A device switching views must never see a role's version go down, which
+// a TUF client refuses as a rollback attack. So, per role (timestamp,
+// snapshot, targets): (1) while a wave is open, its view's version is
+// strictly above the tag view's, and whenever the tag view is re-signed its
+// wave view is re-signed after it; (2) when the wave closes, the tag view
+// is re-signed with every version strictly above the wave view's last.
+// Both come from one rule: a re-signed role takes the version
+// max(own + 1, floor), the floor being the other view's version + 1.
+// Versions only grow, so a device that trusted any view of the tag accepts
+// every view it can be moved to, including a later wave's.
+//
 // # Bytes as served
 //
 // Every file is compact canonical JSON and its signed section is the exact
@@ -34,7 +56,8 @@
 //
 // # What it must not know
 //
-// The package knows nothing of HTTP, devices, rollouts or the simulator:
+// The package knows nothing of HTTP, devices, rollouts or the simulator
+// (which devices are in a wave is the rollout controller's business):
 // operations take the time as an argument (now), randomness as an io.Reader,
 // and storage is either memory or a data directory written through atomic
 // renames. The gateway decides which tag a device sees and maps the typed

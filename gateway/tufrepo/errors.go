@@ -37,7 +37,37 @@ var (
 	// ErrExists reports creating a repository in a directory that already
 	// holds one.
 	ErrExists = errors.New("tufrepo: repository already exists")
+	// ErrActiveWave reports opening a wave for a tag that already has one:
+	// Foundries allows one active wave per tag.
+	ErrActiveWave = errors.New("tufrepo: tag already has an active wave")
+	// ErrUnknownWave reports completing or cancelling a wave that is not
+	// open.
+	ErrUnknownWave = errors.New("tufrepo: unknown wave")
 )
+
+// WaveError reports a wave operation refused because of the tag's open
+// wave. Err is ErrActiveWave or ErrUnknownWave.
+type WaveError struct {
+	Tag, Wave string
+	// Open is the wave the tag has open, empty when it has none.
+	Open string
+	Err  error
+}
+
+// Error names the tag, the wave asked for and the one open, so an operator
+// sees which wave to complete or cancel first.
+func (e *WaveError) Error() string {
+	switch {
+	case e.Err == ErrActiveWave:
+		return fmt.Sprintf("tufrepo: tag %q already has active wave %q (opening %q)", e.Tag, e.Open, e.Wave)
+	case e.Open != "":
+		return fmt.Sprintf("tufrepo: unknown wave %q for tag %q (its open wave is %q)", e.Wave, e.Tag, e.Open)
+	}
+	return fmt.Sprintf("tufrepo: unknown wave %q: tag %q has no open wave", e.Wave, e.Tag)
+}
+
+// Unwrap makes errors.Is match ErrActiveWave or ErrUnknownWave.
+func (e *WaveError) Unwrap() error { return e.Err }
 
 // NotFoundError is returned by Fetch for a name or tag the repository does not
 // serve. It matches ErrNotFound, and ErrUnknownTag when the tag is unknown.

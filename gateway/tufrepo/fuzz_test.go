@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"testing"
 )
 
-// fuzzRepo builds a small repository and returns its stored files by SHA-256
-// and its manifest, the inputs loadState reads back from a data directory.
+// fuzzRepo builds a small repository, with a wave open on the first tag, and
+// returns its stored files by SHA-256 and its manifest, the inputs loadState
+// reads back from a data directory.
 func fuzzRepo(f *testing.F, consistent bool, tags ...string) (map[string][]byte, []byte) {
 	setup, err := GenerateSetup(KeyEd25519, seeded(1))
 	if err != nil {
@@ -22,19 +24,10 @@ func fuzzRepo(f *testing.F, consistent bool, tags ...string) (map[string][]byte,
 	if _, err := r.AddTarget(t0, NewTarget("MIMXRT1060-EVK", "1001", tags, []byte("fw"))); err != nil {
 		f.Fatal(err)
 	}
-	objects := map[string][]byte{}
-	m := manifest{Format: storeFormat, Tags: map[string]map[string]string{}}
-	root, _ := r.Root(1)
-	objects[root.SHA256] = root.Data
-	m.Roots = []string{root.SHA256}
-	for _, tag := range r.Tags() {
-		files, _ := r.Files(tag)
-		m.Tags[tag] = map[string]string{}
-		for _, file := range files[1:] {
-			objects[file.SHA256] = file.Data
-			m.Tags[tag][file.Name] = file.SHA256
-		}
+	if _, err := r.OpenWave(t0, tags[0], "w1", []Target{NewTarget("MIMXRT1060-EVK", "1002", nil, []byte("fw2"))}); err != nil {
+		f.Fatal(err)
 	}
+	m, objects := buildManifest(r.st)
 	mdata, _ := json.Marshal(m)
 	return objects, mdata
 }
@@ -65,7 +58,8 @@ func FuzzLoadManifest(f *testing.F) {
 }
 
 // FuzzLoadStoredFile puts arbitrary bytes in place of each stored role file
-// of one tag: loading either succeeds or fails with ErrCorrupt.
+// of one tag or of its wave view (inputs of odd length): loading either
+// succeeds or fails with ErrCorrupt.
 func FuzzLoadStoredFile(f *testing.F) {
 	// One tag, no versioned copies: the less there is to load, the more
 	// inputs the fuzzer tries.
@@ -76,6 +70,7 @@ func FuzzLoadStoredFile(f *testing.F) {
 	}
 	for _, name := range []string{"targets.json", "snapshot.json", "timestamp.json"} {
 		f.Add(objects[m.Tags["devel"][name]])
+		f.Add(append(objects[m.Waves["devel"].Files[name]], ' '))
 	}
 	f.Add(objects[m.Roots[0]])
 	f.Add([]byte(`{"signatures":[],"signed":{"_type":"targets","targets":{"a-v1":{"custom":{"version":1.5}}}}}`))
@@ -97,14 +92,17 @@ func FuzzLoadStoredFile(f *testing.F) {
 		objs[sum] = data
 		mm := manifest{Format: m.Format, Roots: []string{m.Roots[0]}, Tags: map[string]map[string]string{}}
 		for tag, names := range m.Tags {
-			mm.Tags[tag] = map[string]string{}
-			for n, s := range names {
-				mm.Tags[tag][n] = s
-			}
+			mm.Tags[tag] = maps.Clone(names)
 		}
-		if role == "root" {
+		w := m.Waves["devel"]
+		w.Files = maps.Clone(w.Files)
+		mm.Waves = map[string]storedWave{"devel": w}
+		switch {
+		case role == "root":
 			mm.Roots[0] = sum
-		} else {
+		case len(data)%2 == 1:
+			w.Files[role] = sum
+		default:
 			mm.Tags["devel"][role] = sum
 		}
 		md, _ := json.Marshal(mm)

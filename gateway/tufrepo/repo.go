@@ -109,7 +109,11 @@ type state struct {
 	roots   []rootVersion
 	keys    map[string]*PrivateKey // keys the repository holds, by key ID
 	targets map[string]*targetRec
-	views   map[string]*view
+	// views holds the tag views and, under WaveView names, the wave views.
+	views map[string]*view
+	// waves holds the open wave of each tag that has one. A wave record is
+	// never changed in place: operations replace it.
+	waves map[string]*wave
 }
 
 func (s *state) clone() *state {
@@ -118,6 +122,7 @@ func (s *state) clone() *state {
 		keys:    maps.Clone(s.keys),
 		targets: maps.Clone(s.targets),
 		views:   maps.Clone(s.views),
+		waves:   maps.Clone(s.waves),
 	}
 }
 
@@ -144,7 +149,7 @@ func New(now time.Time, cfg Config, setup Setup) (*Repo, []Warning, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, nil, err
 	}
-	r := &Repo{cfg: cfg, offlineRoot: setup.OfflineRoot, st: &state{keys: map[string]*PrivateKey{}, targets: map[string]*targetRec{}, views: map[string]*view{}}}
+	r := &Repo{cfg: cfg, offlineRoot: setup.OfflineRoot, st: newState()}
 	signed := metadata.RootType{
 		Type:               metadata.ROOT,
 		SpecVersion:        metadata.SPECIFICATION_VERSION,
@@ -232,10 +237,37 @@ func signers(role Role, root *metadata.RootType, held map[string]*PrivateKey, ex
 	return ks, nil
 }
 
-// publish re-signs a view at now: targets (when rebuild), snapshot (when
-// rebuild or bumpSnapshot) and always the timestamp, each with its version
-// raised by one. A tag without a view gets a new one starting at version 1.
-func (r *Repo) publish(tx *state, tag string, now time.Time, rebuild, bumpSnapshot bool) error {
+func newState() *state {
+	return &state{keys: map[string]*PrivateKey{}, targets: map[string]*targetRec{}, views: map[string]*view{}, waves: map[string]*wave{}}
+}
+
+// versions are the versions of a view's three roles.
+type versions struct {
+	targets, snapshot, timestamp int64
+}
+
+// versions returns the view's current versions.
+func (v *view) versions() versions {
+	return versions{targets: v.targets.version, snapshot: v.snapshot.version, timestamp: v.timestamp.version}
+}
+
+// above is the floor that puts every role strictly above v.
+func (v versions) above() versions {
+	return versions{targets: v.targets + 1, snapshot: v.snapshot + 1, timestamp: v.timestamp + 1}
+}
+
+// nextVersion is the version a re-signed role gets: one more than its own,
+// and at least floor, which is how a view switched to by a device stays
+// ahead of the view it switches from (see the package's "Waves").
+func nextVersion(own, floor int64) int64 { return max(own+1, floor) }
+
+// publish re-signs a view (a tag's or a wave's) at now: targets (when
+// rebuild), snapshot (when rebuild or bumpSnapshot) and always the
+// timestamp, each with its version raised by one and to at least floor. A
+// view that does not exist yet gets a new one starting at version 1 (or the
+// floor). Callers publish a tag's view through publishTag, which keeps its
+// wave view above it.
+func (r *Repo) publish(tx *state, tag string, now time.Time, rebuild, bumpSnapshot bool, floor versions) error {
 	nv := &view{}
 	if old, ok := tx.views[tag]; ok {
 		*nv = *old
@@ -245,19 +277,13 @@ func (r *Repo) publish(tx *state, tag string, now time.Time, rebuild, bumpSnapsh
 	}
 	root := &tx.root().signed
 	if rebuild {
-		version, expires := nv.targets.version+1, expiresAt(now, r.cfg.Expiry.Targets)
-		var names []string
-		for name, rec := range tx.targets {
-			if rec.t.hasTag(tag) {
-				names = append(names, name)
-			}
-		}
-		slices.Sort(names)
+		version, expires := nextVersion(nv.targets.version, floor.targets), expiresAt(now, r.cfg.Expiry.Targets)
+		names, entries := tx.listing(tag)
 		ks, err := signers(RoleTargets, root, tx.keys, nil)
 		if err != nil {
 			return err
 		}
-		f, err := signPayload("targets.json", canonicalTargets(version, expires, names, tx.targets), ks, r.cfg.Random)
+		f, err := signPayload("targets.json", canonicalTargets(version, expires, names, entries), ks, r.cfg.Random)
 		if err != nil {
 			return err
 		}
@@ -270,7 +296,7 @@ func (r *Repo) publish(tx *state, tag string, now time.Time, rebuild, bumpSnapsh
 		snap := metadata.SnapshotType{
 			Type:        metadata.SNAPSHOT,
 			SpecVersion: metadata.SPECIFICATION_VERSION,
-			Version:     nv.snapshot.version + 1,
+			Version:     nextVersion(nv.snapshot.version, floor.snapshot),
 			Expires:     expiresAt(now, r.cfg.Expiry.Snapshot),
 			Meta:        map[string]*metadata.MetaFiles{"targets.json": metaFile(nv.targets)},
 		}
@@ -290,7 +316,7 @@ func (r *Repo) publish(tx *state, tag string, now time.Time, rebuild, bumpSnapsh
 	ts := metadata.TimestampType{
 		Type:        metadata.TIMESTAMP,
 		SpecVersion: metadata.SPECIFICATION_VERSION,
-		Version:     nv.timestamp.version + 1,
+		Version:     nextVersion(nv.timestamp.version, floor.timestamp),
 		Expires:     expiresAt(now, r.cfg.Expiry.Timestamp),
 		// libtufnano requires hashes, length and version here.
 		Meta: map[string]*metadata.MetaFiles{"snapshot.json": metaFile(nv.snapshot)},
@@ -350,7 +376,7 @@ func (r *Repo) commit(tx *state) ([]Warning, error) {
 	for _, rv := range tx.roots[len(old.roots):] {
 		ws = append(ws, r.cfg.fileWarnings("", RoleRoot, rv.file)...)
 	}
-	for _, tag := range sortedKeys(tx.views) {
+	for _, tag := range tx.viewNames() {
 		v := tx.views[tag]
 		ov := old.views[tag]
 		if ov == v {
@@ -397,18 +423,20 @@ func (r *Repo) AddTag(now time.Time, tag string) ([]Warning, error) {
 		return nil, nil
 	}
 	tx := r.st.clone()
-	if err := r.publish(tx, tag, now, true, true); err != nil {
+	if err := r.publish(tx, tag, now, true, true, versions{}); err != nil {
 		return nil, err
 	}
 	return r.commit(tx)
 }
 
 // AddTarget lists t in the targets of every tag it carries (creating views
-// for new tags) and re-signs their targets, snapshot and timestamp.
+// for new tags) and re-signs their targets, snapshot and timestamp, and the
+// wave views of those tags, which list the tag's targets too.
 //
 // Errors: a *TargetError matching ErrBadTarget (bad version string, hardware
-// ID, tag, format or length) or ErrDuplicateTarget (the name exists);
-// ErrMissingKeys; storage errors.
+// ID, tag, format or length) or ErrDuplicateTarget (the name exists, or is
+// staged in an open wave: it becomes a repository target when that wave
+// completes); ErrMissingKeys; storage errors.
 func (r *Repo) AddTarget(now time.Time, t Target) ([]Warning, error) {
 	if err := t.validate(); err != nil {
 		return nil, err
@@ -420,6 +448,9 @@ func (r *Repo) AddTarget(now time.Time, t Target) ([]Warning, error) {
 	if _, ok := r.st.targets[name]; ok {
 		return nil, &TargetError{Name: name, Err: ErrDuplicateTarget}
 	}
+	if tag, ok := r.st.stagedIn(name); ok {
+		return nil, &TargetError{Name: name, Reason: "staged in wave " + WaveView(tag, r.st.waves[tag].name), Err: ErrDuplicateTarget}
+	}
 	rec, err := newTargetRec(t)
 	if err != nil {
 		return nil, err
@@ -427,7 +458,7 @@ func (r *Repo) AddTarget(now time.Time, t Target) ([]Warning, error) {
 	tx := r.st.clone()
 	tx.targets[name] = rec
 	for _, tag := range sortedTags(t.Tags) {
-		if err := r.publish(tx, tag, now, true, true); err != nil {
+		if err := r.publishTag(tx, tag, now, true, true); err != nil {
 			return nil, err
 		}
 	}
@@ -441,11 +472,13 @@ func sortedTags(tags []string) []string {
 }
 
 // RemoveTargets prunes the named targets from every view that lists them and
-// re-signs those views, like fioctl targets prune. It removes all or none.
-// Views left empty stay, so their devices keep refreshing.
+// re-signs those views (the wave views of their tags included), like fioctl
+// targets prune. It removes all or none. Views left empty stay, so their
+// devices keep refreshing. Targets staged in a wave are not repository
+// targets: cancel the wave to withdraw them.
 //
 // Errors: a *TargetError matching ErrUnknownTarget for the first name that
-// does not exist; ErrMissingKeys; storage errors.
+// does not exist (or is only staged); ErrMissingKeys; storage errors.
 func (r *Repo) RemoveTargets(now time.Time, names ...string) ([]Warning, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -460,36 +493,47 @@ func (r *Repo) RemoveTargets(now time.Time, names ...string) ([]Warning, error) 
 		tags = append(tags, rec.t.Tags...)
 	}
 	for _, tag := range sortedTags(tags) {
-		if err := r.publish(tx, tag, now, true, true); err != nil {
+		if err := r.publishTag(tx, tag, now, true, true); err != nil {
 			return nil, err
 		}
 	}
 	return r.commit(tx)
 }
 
-// viewTags returns tags, or all tags when none are given, checking each.
-func (s *state) viewTags(tags []string) ([]string, error) {
+// viewTags splits the views named by tags (tags or wave views; every tag
+// when none are given) into the tags to re-sign with their wave views and
+// the tags whose wave view alone is to be re-signed, checking each.
+func (s *state) viewTags(tags []string) (whole, waveOnly []string, err error) {
 	if len(tags) == 0 {
-		return sortedKeys(s.views), nil
+		return s.tagNames(), nil, nil
 	}
-	for _, tag := range tags {
-		if _, ok := s.views[tag]; !ok {
-			return nil, &NotFoundError{Tag: tag, Name: "timestamp.json", UnknownTag: true}
+	for _, name := range tags {
+		if _, ok := s.views[name]; !ok {
+			return nil, nil, &NotFoundError{Tag: name, Name: "timestamp.json", UnknownTag: true}
+		}
+		if tag, _, isWave := strings.Cut(name, waveSep); isWave {
+			waveOnly = append(waveOnly, tag)
+		} else {
+			whole = append(whole, name)
 		}
 	}
-	return sortedTags(tags), nil
+	whole = sortedTags(whole)
+	waveOnly = slices.DeleteFunc(sortedTags(waveOnly), func(tag string) bool { return slices.Contains(whole, tag) })
+	return whole, waveOnly, nil
 }
 
 // ResignTimestamp signs a new timestamp (version + 1, fresh expiry) for the
-// given tags, or every tag when none are given.
+// given views, or every view when none are given. A tag's wave view is
+// re-signed with it, so its timestamp stays ahead of the tag's; a wave view
+// (WaveView) may be named on its own.
 //
 // Errors: ErrUnknownTag, ErrMissingKeys, storage errors.
 func (r *Repo) ResignTimestamp(now time.Time, tags ...string) ([]Warning, error) {
 	return r.resign(now, tags, false)
 }
 
-// BumpSnapshot signs a new snapshot and timestamp for the given tags, or
-// every tag when none are given.
+// BumpSnapshot signs a new snapshot and timestamp for the given views, or
+// every view when none are given; wave views as for ResignTimestamp.
 //
 // Errors: ErrUnknownTag, ErrMissingKeys, storage errors.
 func (r *Repo) BumpSnapshot(now time.Time, tags ...string) ([]Warning, error) {
@@ -499,13 +543,18 @@ func (r *Repo) BumpSnapshot(now time.Time, tags ...string) ([]Warning, error) {
 func (r *Repo) resign(now time.Time, tags []string, snapshot bool) ([]Warning, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	tags, err := r.st.viewTags(tags)
+	whole, waveOnly, err := r.st.viewTags(tags)
 	if err != nil {
 		return nil, err
 	}
 	tx := r.st.clone()
-	for _, tag := range tags {
-		if err := r.publish(tx, tag, now, false, snapshot); err != nil {
+	for _, tag := range whole {
+		if err := r.publishTag(tx, tag, now, false, snapshot); err != nil {
+			return nil, err
+		}
+	}
+	for _, tag := range waveOnly {
+		if err := r.publishWave(tx, tag, now, false, snapshot); err != nil {
 			return nil, err
 		}
 	}
@@ -533,12 +582,22 @@ func (r *Repo) Renew(now time.Time) ([]Warning, error) {
 			ws = append(ws, Warning{Kind: WarnExpiring, File: root.file.Name, Role: RoleRoot, Expires: root.signed.Expires})
 		}
 	}
-	for _, tag := range sortedKeys(tx.views) {
-		v := tx.views[tag]
-		rebuild := due(now, v.targets.expires, r.cfg.Expiry.Targets)
-		snap := rebuild || due(now, v.snapshot.expires, r.cfg.Expiry.Snapshot)
-		if snap || due(now, v.timestamp.expires, r.cfg.Expiry.Timestamp) {
-			if err := r.publish(tx, tag, now, rebuild, snap); err != nil {
+	for _, tag := range tx.tagNames() {
+		rebuild, snap, ts := r.dueRoles(now, tx.views[tag])
+		if ts {
+			if err := r.publish(tx, tag, now, rebuild, snap, versions{}); err != nil {
+				return nil, err
+			}
+		}
+		w, ok := tx.waves[tag]
+		if !ok {
+			continue
+		}
+		// The wave view is re-signed when it is due itself, and whenever
+		// the tag's view was, so that it stays ahead of it.
+		wRebuild, wSnap, wTS := r.dueRoles(now, tx.views[WaveView(tag, w.name)])
+		if ts || wTS {
+			if err := r.publishWave(tx, tag, now, rebuild || wRebuild, snap || wSnap); err != nil {
 				return nil, err
 			}
 		}
@@ -613,8 +672,8 @@ func (r *Repo) RotateKeys(now time.Time, role Role, keys []*PrivateKey, threshol
 	if role == RoleRoot {
 		return r.commit(tx)
 	}
-	for _, tag := range sortedKeys(tx.views) {
-		if err := r.publish(tx, tag, now, role == RoleTargets, role != RoleTimestamp); err != nil {
+	for _, tag := range tx.tagNames() {
+		if err := r.publishTag(tx, tag, now, role == RoleTargets, role != RoleTimestamp); err != nil {
 			return nil, err
 		}
 	}
@@ -682,14 +741,16 @@ func cloneRoot(s metadata.RootType) metadata.RootType {
 	return s
 }
 
-// Tags lists the views, sorted.
+// Tags lists the tags that have a view, sorted; wave views are listed by
+// Waves.
 func (r *Repo) Tags() []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return sortedKeys(r.st.views)
+	return r.st.tagNames()
 }
 
-// Targets lists every target, sorted by name.
+// Targets lists every repository target, sorted by name: targets staged in
+// an open wave are not among them until the wave completes.
 func (r *Repo) Targets() []Target {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -812,7 +873,7 @@ type ViewInfo struct {
 	Targets                                           []string
 }
 
-// View describes the view of tag.
+// View describes the view of tag, or of a wave view named by WaveView.
 //
 // Errors: ErrUnknownTag.
 func (r *Repo) View(tag string) (ViewInfo, error) {
@@ -827,15 +888,12 @@ func (r *Repo) View(tag string) (ViewInfo, error) {
 		TargetsVersion: v.targets.version, SnapshotVersion: v.snapshot.version, TimestampVersion: v.timestamp.version,
 		TargetsExpires: v.targets.expires, SnapshotExpires: v.snapshot.expires, TimestampExpires: v.timestamp.expires,
 	}
-	for _, name := range sortedKeys(r.st.targets) {
-		if r.st.targets[name].t.hasTag(tag) {
-			vi.Targets = append(vi.Targets, name)
-		}
-	}
+	vi.Targets, _ = r.st.listing(tag)
 	return vi, nil
 }
 
-// Fetch returns the file a device following tag gets for GET /repo/<name>:
+// Fetch returns the file a device following tag (or a wave view named by
+// WaveView) gets for GET /repo/<name>:
 // "{N}.root.json" (the same for every tag, and served even for an unknown
 // tag so a device can always follow the root chain), "timestamp.json",
 // "snapshot.json", "targets.json", and with consistent snapshots
@@ -887,9 +945,9 @@ func rootVersionOf(name string) (int64, bool) {
 	return n, true
 }
 
-// Files lists every file a device following tag can fetch, in a stable
-// order: the root chain, then timestamp.json, snapshot.json, targets.json
-// and any versioned copies.
+// Files lists every file a device following tag (or a wave view named by
+// WaveView) can fetch, in a stable order: the root chain, then
+// timestamp.json, snapshot.json, targets.json and any versioned copies.
 //
 // Errors: ErrUnknownTag.
 func (r *Repo) Files(tag string) ([]File, error) {
@@ -911,7 +969,8 @@ func (r *Repo) Files(tag string) ([]File, error) {
 
 // Check reports every file over the device limits and every role due for
 // renewal at now, in a stable order: root files, then tags sorted, each in
-// the order a device fetches them (timestamp, snapshot, targets).
+// the order a device fetches them (timestamp, snapshot, targets); a wave
+// view, named by WaveView, sorts right after its tag.
 func (r *Repo) Check(now time.Time) []Warning {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -923,7 +982,7 @@ func (r *Repo) Check(now time.Time) []Warning {
 	if due(now, root.signed.Expires, r.cfg.Expiry.Root) {
 		ws = append(ws, Warning{Kind: WarnExpiring, File: root.file.Name, Role: RoleRoot, Expires: root.signed.Expires})
 	}
-	for _, tag := range sortedKeys(r.st.views) {
+	for _, tag := range r.st.viewNames() {
 		v := r.st.views[tag]
 		for _, role := range []Role{RoleTimestamp, RoleSnapshot, RoleTargets} {
 			sf := v.fileFor(role)
@@ -940,5 +999,5 @@ func (r *Repo) Check(now time.Time) []Warning {
 func (r *Repo) String() string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return fmt.Sprintf("tufrepo: root v%d, %d targets, %d tags", r.st.root().signed.Version, len(r.st.targets), len(r.st.views))
+	return fmt.Sprintf("tufrepo: root v%d, %d targets, %d tags, %d waves", r.st.root().signed.Version, len(r.st.targets), len(r.st.views)-len(r.st.waves), len(r.st.waves))
 }

@@ -58,7 +58,8 @@ func (k WarningKind) String() string {
 // Check reports them for the whole repository.
 type Warning struct {
 	Kind WarningKind
-	// Tag is the view, empty for root files.
+	// Tag is the view (a tag, or a wave view named by WaveView), empty for
+	// root files.
 	Tag string
 	// File is the served name, e.g. "targets.json" or "2.root.json".
 	File string
