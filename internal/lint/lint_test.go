@@ -7,6 +7,7 @@ import (
 	"go/token"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -61,6 +62,7 @@ type boundary struct {
 	pkg     string
 	allowed []string // prefixes of our packages it may import, besides its own subtree
 	denied  []string // prefixes it must never import (used where the rule is a deny list)
+	except  []string // packages under a denied prefix it may import all the same
 }
 
 // The rules of design/architecture.md "Packages": dependencies point downwards only.
@@ -68,7 +70,9 @@ var boundaries = []boundary{
 	{pkg: "flashsim", allowed: []string{}},
 	{pkg: "devicemodel/mcuboot", allowed: []string{"flashsim"}},
 	{pkg: "agent", denied: []string{"sim", "gateway", "scenarios", "k6", "cmd", "devicemodel/bootsweep"}},
-	{pkg: "gateway", denied: []string{"sim", "devicemodel", "agent", "scenarios", "k6", "cmd"}},
+	// The gateway checks uploaded firmware with MCUboot's image format: a
+	// data format both sides share, not device behaviour.
+	{pkg: "gateway", denied: []string{"sim", "devicemodel", "agent", "scenarios", "k6", "cmd"}, except: []string{"devicemodel/mcuboot/image"}},
 	{pkg: "sim", denied: []string{"scenarios", "k6", "cmd"}},
 	{pkg: "scenarios", denied: []string{"k6", "cmd"}},
 }
@@ -95,7 +99,7 @@ func TestImportBoundaries(t *testing.T) {
 					}
 				}
 				for _, d := range b.denied {
-					if under(to, d) {
+					if under(to, d) && !slices.Contains(b.except, to) {
 						t.Errorf("%s imports %s: %s must never import %s", from, to, b.pkg, d)
 					}
 				}
@@ -106,7 +110,7 @@ func TestImportBoundaries(t *testing.T) {
 
 // purePackages take time, randomness, storage and network as arguments
 // (style.md points 2 and 3): they may not reach for them.
-var purePackages = []string{"flashsim", "devicemodel/mcuboot", "agent/tufnano", "sim"}
+var purePackages = []string{"flashsim", "devicemodel/mcuboot", "agent/tufnano", "sim", "gateway/rollout"}
 
 // forbidden maps an import path to the identifiers of it a pure package may
 // not use; "*" forbids the whole package.
