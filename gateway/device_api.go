@@ -1,0 +1,287 @@
+package gateway
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/fleetsim/fleetsim/gateway/firmware"
+	"github.com/fleetsim/fleetsim/gateway/store"
+	"github.com/fleetsim/fleetsim/gateway/tufrepo"
+)
+
+// DeviceHandler serves the device API, compatible with the Foundries device
+// gateway as aktualizr-nano uses it (foundries.md §1.4-1.9, §3, §6). Every
+// request must carry a verified device certificate (r.TLS): the TLS
+// listeners verify it against the factory CA, and in virtual mode the
+// simulator attaches the device's certificate to the request.
+func (g *Gateway) DeviceHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /repo/{name}", g.deviceRoute(g.getRepo))
+	mux.HandleFunc("GET /config", g.deviceRoute(g.getConfig))
+	mux.HandleFunc("PUT /system_info", g.deviceRoute(g.putSystemInfo(store.SystemInfoHardware, parseSystemInfo)))
+	mux.HandleFunc("PUT /system_info/network", g.deviceRoute(g.putSystemInfo(store.SystemInfoNetwork, func(b []byte) error {
+		_, err := parseNetwork(b)
+		return err
+	})))
+	mux.HandleFunc("PUT /system_info/config", g.deviceRoute(g.putSystemInfo(store.SystemInfoConfig, parseConfigText)))
+	mux.HandleFunc("POST /events", g.deviceRoute(g.postEvents))
+	mux.HandleFunc("GET /device", g.deviceRoute(g.getDevice))
+	mux.HandleFunc("GET /mcu/files/{h0}/{file}", g.deviceRoute(g.getFirmware))
+	return mux
+}
+
+type deviceHandlerFunc func(w http.ResponseWriter, r *http.Request, e *deviceEntry, now time.Time)
+
+func (g *Gateway) deviceRoute(h deviceHandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		now := g.opts.Clock.Now()
+		e, rerr := g.identify(r, now)
+		if rerr != nil {
+			http.Error(w, rerr.reason, rerr.status)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodySize)
+		h(w, r, e, now)
+	}
+}
+
+// readBody reads a bounded request body, answering 413 or 400 itself when
+// it cannot.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	data, err := io.ReadAll(r.Body)
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		http.Error(w, "body larger than "+strconv.FormatInt(mbe.Limit, 10)+" bytes", http.StatusRequestEntityTooLarge)
+		return nil, false
+	case err != nil:
+		http.Error(w, "cannot read body", http.StatusBadRequest)
+		return nil, false
+	}
+	return data, true
+}
+
+// writeBadRequest answers a parser's error: 400 with its reason.
+func writeBadRequest(w http.ResponseWriter, err error) {
+	http.Error(w, err.Error(), http.StatusBadRequest)
+}
+
+// getRepo serves TUF metadata: the production repository for production
+// devices, the CI repository for test devices; the view of the device's tag,
+// or of the wave a production device was rolled out to.
+func (g *Gateway) getRepo(w http.ResponseWriter, r *http.Request, e *deviceEntry, _ time.Time) {
+	d := e.snapshot()
+	name := r.PathValue("name")
+	repo, view := g.ci, d.Tag
+	if d.Production {
+		repo = g.prod
+		if wave, tag := g.rollout.WaveFor(d.UUID); wave != "" && tag == d.Tag {
+			view = tufrepo.WaveView(tag, wave)
+		}
+	}
+	f, err := repo.Fetch(view, name)
+	if err != nil {
+		if errors.Is(err, tufrepo.ErrNotFound) {
+			http.Error(w, "not found", http.StatusNotFound)
+			return
+		}
+		g.log.Error("fetching metadata", "uuid", d.UUID, "name", name, "err", err)
+		http.Error(w, "metadata unavailable", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h["Content-Type"] = []string{"application/json"}
+	h["X-Ats-Role-Checksum"] = []string{f.SHA256}
+	h["Content-Length"] = []string{strconv.Itoa(len(f.Data))}
+	w.Write(f.Data)
+}
+
+// configValue is one fioconfig file as devices read it.
+type configValue struct {
+	Value       string   `json:"Value"`
+	Unencrypted bool     `json:"Unencrypted"`
+	OnChanged   []string `json:"OnChanged,omitempty"`
+}
+
+// getConfig serves the device's configuration files, merged factory, then
+// group, then device (a file of a narrower scope replaces the same file of
+// a wider one): 204 when there is none, 304 when nothing changed since
+// If-Modified-Since (one-second resolution, as HTTP dates have).
+func (g *Gateway) getConfig(w http.ResponseWriter, r *http.Request, e *deviceEntry, now time.Time) {
+	d := e.snapshot()
+	merged := map[string]configValue{}
+	var updated time.Time
+	scopes := []store.ConfigScope{{Kind: store.ScopeFactory}}
+	if d.Group != "" {
+		scopes = append(scopes, store.ConfigScope{Kind: store.ScopeGroup, Name: d.Group})
+	}
+	scopes = append(scopes, store.ConfigScope{Kind: store.ScopeDevice, Name: d.UUID})
+	for _, s := range scopes {
+		files, up, ok, err := g.store.Config(s)
+		if err != nil {
+			g.log.Error("reading config", "scope", s, "err", err)
+			http.Error(w, "config unavailable", http.StatusInternalServerError)
+			return
+		}
+		if !ok {
+			continue
+		}
+		if up.After(updated) {
+			updated = up
+		}
+		for _, f := range files {
+			merged[f.Name] = configValue{Value: f.Value, Unencrypted: f.Unencrypted, OnChanged: f.OnChanged}
+		}
+	}
+	h := w.Header()
+	h["Date"] = []string{now.UTC().Format(http.TimeFormat)}
+	if len(merged) == 0 {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	updated = updated.Truncate(time.Second)
+	if t, err := http.ParseTime(r.Header.Get("If-Modified-Since")); err == nil && !updated.After(t) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	body, err := json.Marshal(merged)
+	if err != nil {
+		http.Error(w, "config unavailable", http.StatusInternalServerError)
+		return
+	}
+	h["Content-Type"] = []string{"application/json"}
+	h["Last-Modified"] = []string{updated.UTC().Format(http.TimeFormat)}
+	w.Write(body)
+}
+
+// putSystemInfo stores what a device reports about itself. A report equal
+// to the last one stored costs no write: devices send the same three
+// reports on every check-in.
+func (g *Gateway) putSystemInfo(kind store.SystemInfoKind, parse func([]byte) error) deviceHandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, e *deviceEntry, _ time.Time) {
+		data, ok := readBody(w, r)
+		if !ok {
+			return
+		}
+		if err := parse(data); err != nil {
+			writeBadRequest(w, err)
+			return
+		}
+		sum := sha256.Sum256(data)
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if prev, ok := e.sysInfo[kind]; ok && prev == sum {
+			return
+		}
+		b := g.store.NewBatch()
+		defer b.Close()
+		b.PutSystemInfo(e.d.UUID, kind, data)
+		if err := b.Commit(false); err != nil {
+			g.log.Error("storing system info", "uuid", e.d.UUID, "err", err)
+			http.Error(w, "store unavailable", http.StatusInternalServerError)
+			return
+		}
+		e.sysInfo[kind] = sum
+	}
+}
+
+// postEvents stores a device's events, deduplicated by event id, and feeds
+// the new ones to the rollout controller. The answer comes after the events
+// and the rollout state they changed are durable, so an acknowledged event
+// survives a crash; a device that gets no answer sends the events again and
+// the duplicates are dropped.
+func (g *Gateway) postEvents(w http.ResponseWriter, r *http.Request, e *deviceEntry, now time.Time) {
+	data, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	events, err := parseEvents(data, now)
+	if err != nil {
+		writeBadRequest(w, err)
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	uuid := e.d.UUID
+	b := g.store.NewBatch()
+	defer b.Close()
+	ch := g.takeUnsaved()
+	for _, ev := range events {
+		if b.PutEvent(uuid, ev) {
+			ch = ch.Merge(g.rollout.OnEvent(now, uuid, rolloutEvent(ev)))
+		}
+	}
+	persist(b, ch)
+	if err := b.Commit(true); err != nil {
+		g.keepUnsaved(ch)
+		g.log.Error("storing events", "uuid", uuid, "err", err)
+		http.Error(w, "store unavailable", http.StatusInternalServerError)
+		return
+	}
+	if err := g.endWaves(now, ch.Ended); err != nil {
+		g.log.Error("ending waves", "err", err)
+	}
+}
+
+// deviceInfo is GET /device: aktualizr-lite reads Name, factory, owner and
+// repo_id.
+type deviceInfo struct {
+	UUID       string    `json:"uuid"`
+	Name       string    `json:"Name"`
+	Factory    string    `json:"factory"`
+	Owner      string    `json:"owner"`
+	RepoID     string    `json:"repo_id"`
+	Production bool      `json:"production"`
+	Tag        string    `json:"tag,omitempty"`
+	Target     string    `json:"target,omitempty"`
+	Group      string    `json:"group,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastSeen   time.Time `json:"last_seen"`
+}
+
+func (g *Gateway) getDevice(w http.ResponseWriter, _ *http.Request, e *deviceEntry, _ time.Time) {
+	d := e.snapshot()
+	writeJSON(w, http.StatusOK, deviceInfo{
+		UUID: d.UUID, Name: d.UUID, Factory: g.opts.Factory, RepoID: g.opts.Factory,
+		Production: d.Production, Tag: d.Tag, Target: d.Target, Group: d.Group,
+		CreatedAt: d.CreatedAt, LastSeen: d.LastSeen,
+	})
+}
+
+// getFirmware serves an image by hash with byte ranges (206, Content-Range;
+// 416 out of range), read from the file as it is sent.
+func (g *Gateway) getFirmware(w http.ResponseWriter, r *http.Request, _ *deviceEntry, _ time.Time) {
+	sum, ok := firmware.SumFromPath(r.PathValue("h0"), r.PathValue("file"))
+	if !ok {
+		http.Error(w, "not found", http.StatusNotFound)
+		return
+	}
+	f, err := g.firmware.Open(sum)
+	if err != nil {
+		if errors.Is(err, firmware.ErrNotFound) {
+			http.Error(w, "not found", http.StatusNotFound)
+			return
+		}
+		g.log.Error("opening firmware", "sha256", sum, "err", err)
+		http.Error(w, "firmware unavailable", http.StatusInternalServerError)
+		return
+	}
+	w.Header()["Content-Type"] = []string{"application/octet-stream"}
+	http.ServeContent(w, r, "", time.Time{}, f)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "encoding failed", http.StatusInternalServerError)
+		return
+	}
+	w.Header()["Content-Type"] = []string{"application/json"}
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}
