@@ -9,7 +9,7 @@ PKGS     := ./...
 export GOTOOLCHAIN := local
 export GOFLAGS     := -buildvcs=false
 
-.PHONY: all build run test lint-vet test-race test-long bench fuzz lint fmt clean
+.PHONY: all build run test lint-vet test-race test-long bench fuzz lint fmt clean loadtest
 
 all: build
 
@@ -45,6 +45,11 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# The gateway under load on loopback (mTLS, TCP and HTTP/3) against nginx
+# serving the same bytes; LOADTEST_DURATION sets each run's window (15s).
+loadtest:
+	scripts/loadtest.sh
 
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.6.1
 lint: lint-vet

@@ -61,6 +61,9 @@ against a device gateway, in deterministic virtual time or over real sockets.`,
 		newBootCmd(),
 		newTUFClientCmd(),
 		newTUFRepoCmd(),
+		newPKICmd(),
+		newLoadgenCmd(),
+		newGatewayCmd(),
 	)
 	return root
 }

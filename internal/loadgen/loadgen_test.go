@@ -1,0 +1,575 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go/http3"
+)
+
+// testPKI is a throwaway factory CA, a server certificate for 127.0.0.1 and
+// a device directory laid out as `fleetsim pki issue` writes it.
+type testPKI struct {
+	pool       *x509.CertPool
+	serverCert tls.Certificate
+	deviceDir  string
+}
+
+func newTestPKI(t *testing.T, uuids []string) *testPKI {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notBefore := time.Now().Add(-time.Hour)
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "loadgen test factory CA"},
+		NotBefore: notBefore, NotAfter: notBefore.Add(48 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	issue := func(serial int64, cn string, server bool) (certPEM, keyPEM []byte) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
+			NotBefore: notBefore, NotAfter: notBefore.Add(48 * time.Hour),
+			KeyUsage: x509.KeyUsageDigitalSignature,
+		}
+		if server {
+			tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+			tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
+		} else {
+			tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p8, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+			pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8})
+	}
+	p := &testPKI{pool: x509.NewCertPool(), deviceDir: t.TempDir()}
+	p.pool.AddCert(ca)
+	c, k := issue(2, "gateway", true)
+	if p.serverCert, err = tls.X509KeyPair(c, k); err != nil {
+		t.Fatal(err)
+	}
+	var index strings.Builder
+	for i, uuid := range uuids {
+		c, k := issue(int64(10+i), uuid, false)
+		if err := os.WriteFile(filepath.Join(p.deviceDir, uuid+".pem"), append(c, k...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		kind := "test"
+		if i%2 == 0 {
+			kind = "production"
+		}
+		fmt.Fprintf(&index, "%s %s\n", uuid, kind)
+	}
+	if err := os.WriteFile(filepath.Join(p.deviceDir, IndexFile), []byte(index.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const testFirmwarePath = "/mcu/files/ab/" + "cdef0123456789cdef0123456789cdef0123456789cdef0123456789cdef01" + ".bin"
+
+// fault makes the test server misbehave on ranged reads.
+type fault int32
+
+const (
+	faultNone         fault = iota
+	faultContentRange       // a Content-Range one byte off
+	faultStatus200          // the whole file with 200, as a server ignoring Range would
+	faultShortBody          // one byte less than asked
+)
+
+// deviceAPI is a minimal device API: the six check-in endpoints and ranged
+// reads of one image. It refuses requests without a client certificate or,
+// on the check-in endpoints, without x-ats-tags, so a client that forgets
+// either shows up as errors.
+type deviceAPI struct {
+	image   []byte
+	fault   atomic.Int32
+	devices seenDevices
+}
+
+// seenDevices records which device identities the server has seen.
+type seenDevices struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func (m *seenDevices) add(cn string) {
+	m.mu.Lock()
+	m.seen[cn] = true
+	m.mu.Unlock()
+}
+
+func newDeviceAPI(image []byte) *deviceAPI {
+	return &deviceAPI{image: image, devices: seenDevices{seen: map[string]bool{}}}
+}
+
+// quietLog swallows the servers' complaints about the failures the tests
+// provoke on purpose.
+func quietLog() *log.Logger { return log.New(io.Discard, "", 0) }
+
+func (a *deviceAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		http.Error(w, "no client certificate", http.StatusForbidden)
+		return
+	}
+	a.devices.add(r.TLS.PeerCertificates[0].Subject.CommonName)
+	if r.URL.Path == testFirmwarePath {
+		a.serveFirmware(w, r)
+		return
+	}
+	if r.Header.Get("x-ats-tags") == "" {
+		http.Error(w, "no tag", http.StatusBadRequest)
+		return
+	}
+	switch {
+	case r.Method == http.MethodGet && r.URL.Path == "/config":
+		w.WriteHeader(http.StatusNoContent)
+	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/system_info"):
+		if b, _ := io.ReadAll(r.Body); len(b) == 0 {
+			http.Error(w, "empty body", http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	case r.Method == http.MethodGet && r.URL.Path == "/repo/timestamp.json":
+		_, _ = w.Write([]byte(`{"signed":{"_type":"timestamp","version":1}}`))
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (a *deviceAPI) serveFirmware(w http.ResponseWriter, r *http.Request) {
+	switch fault(a.fault.Load()) {
+	case faultNone:
+		http.ServeContent(w, r, "fw.bin", time.Time{}, bytes.NewReader(a.image))
+	case faultStatus200:
+		_, _ = w.Write(a.image)
+	case faultContentRange, faultShortBody:
+		var first, last int64
+		if _, err := fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-%d", &first, &last); err != nil {
+			http.Error(w, "bad range", http.StatusBadRequest)
+			return
+		}
+		body := a.image[first : last+1]
+		cr := fmt.Sprintf("bytes %d-%d/%d", first, last, len(a.image))
+		if fault(a.fault.Load()) == faultContentRange {
+			cr = fmt.Sprintf("bytes %d-%d/%d", first+1, last, len(a.image))
+		} else {
+			body = body[:len(body)-1]
+		}
+		w.Header().Set("Content-Range", cr)
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		w.WriteHeader(http.StatusPartialContent)
+		_, _ = w.Write(body)
+	}
+}
+
+// testServer serves the device API over TCP+TLS (HTTP/1.1 and HTTP/2) and
+// HTTP/3 on the same port number, with client certificates required.
+type testServer struct {
+	api  *deviceAPI
+	url  string
+	pki  *testPKI
+	devs []Device
+}
+
+func startTestServer(t *testing.T, image []byte) *testServer {
+	t.Helper()
+	pki := newTestPKI(t, []string{"dev-0001", "dev-0002"})
+	api := newDeviceAPI(image)
+	tlsCfg := &tls.Config{
+		Certificates: []tls.Certificate{pki.serverCert},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    pki.pool,
+		NextProtos:   []string{"h2", "http/1.1"},
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The TCP server edits its config when it starts serving: HTTP/3 gets
+	// its own copy first.
+	h3TLS := tlsCfg.Clone()
+	srv := &http.Server{Handler: api, TLSConfig: tlsCfg, ErrorLog: quietLog()}
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	port := ln.Addr().(*net.TCPAddr).Port
+	udp, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatalf("HTTP/3 on the TCP port's number: %v", err)
+	}
+	h3 := &http3.Server{Handler: api, TLSConfig: http3.ConfigureTLSConfig(h3TLS)}
+	go func() { _ = h3.Serve(udp) }()
+	t.Cleanup(func() { _ = h3.Close(); _ = udp.Close() })
+
+	devs, err := LoadDevices(pki.deviceDir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testServer{api: api, url: fmt.Sprintf("https://127.0.0.1:%d", port), pki: pki, devs: devs}
+}
+
+func (s *testServer) config(sc Scenario, p Proto) Config {
+	return Config{
+		BaseURL: s.url, RootCAs: s.pki.pool, Scenario: sc, Proto: p, Devices: s.devs,
+		Connections: 2, Warmup: 20 * time.Millisecond, Duration: 200 * time.Millisecond,
+		Resume: true, Tag: "devel", Target: "loadtest-board-v1", Path: testFirmwarePath,
+	}
+}
+
+func testImage(n int) []byte {
+	img := make([]byte, n)
+	for i := range img {
+		img[i] = byte(i*7 + i>>8)
+	}
+	return img
+}
+
+// runAnswered runs cfg, and runs it again with a longer window while no
+// answer at all fell in the window: other processes on a shared machine
+// can starve a 200 ms run. A server that never answers still fails, after
+// about two seconds.
+func runAnswered(t *testing.T, cfg Config) (Result, error) {
+	t.Helper()
+	for try := 0; ; try++ {
+		r, err := Run(context.Background(), cfg)
+		if err != nil || r.Requests+r.Errors > 0 || try == 2 {
+			return r, err
+		}
+		t.Logf("no answer in %v; trying a longer window", cfg.Duration)
+		cfg.Duration *= 3
+	}
+}
+
+func checkSane(t *testing.T, r Result) {
+	t.Helper()
+	t.Log(r)
+	if r.Requests == 0 || r.Errors != 0 {
+		t.Fatalf("requests %d errors %d (%v): want some requests and no errors\n%s", r.Requests, r.Errors, r.ErrorKinds, r)
+	}
+	if !(r.P50Ms > 0 && r.P50Ms <= r.P90Ms && r.P90Ms <= r.P99Ms && r.P99Ms <= r.MaxMs) {
+		t.Fatalf("latencies not ordered: p50 %v p90 %v p99 %v max %v", r.P50Ms, r.P90Ms, r.P99Ms, r.MaxMs)
+	}
+	if r.MaxMs > 1000*r.Seconds+1000 {
+		t.Fatalf("max latency %vms is longer than the run", r.MaxMs)
+	}
+	if r.ReqPerSec <= 0 || r.MBPerSec <= 0 {
+		t.Fatalf("rates %v req/s %v MB/s", r.ReqPerSec, r.MBPerSec)
+	}
+}
+
+func TestCheckIn(t *testing.T) {
+	s := startTestServer(t, testImage(100_000))
+	for _, p := range []Proto{HTTP1, HTTP2, HTTP3} {
+		t.Run(string(p), func(t *testing.T) {
+			r, err := runAnswered(t, s.config(CheckIn, p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkSane(t, r)
+			// Every step of the sequence was answered as the device API
+			// promises, and the sequence ran in order: no step can be more
+			// than one ahead of the next per connection.
+			want := []string{"GET /config 204", "PUT /system_info 200", "PUT /system_info/network 200",
+				"PUT /system_info/config 200", "GET /repo/2.root.json 404", "GET /repo/timestamp.json 200"}
+			var total uint64
+			for i, k := range want {
+				n := r.Statuses[k]
+				if n == 0 {
+					t.Fatalf("no %q in %v", k, r.Statuses)
+				}
+				if i > 0 && (n > r.Statuses[want[i-1]]+2 || r.Statuses[want[i-1]] > n+2) {
+					t.Fatalf("steps out of step: %v", r.Statuses)
+				}
+				total += n
+			}
+			if total != r.Requests || len(r.Statuses) != len(want) {
+				t.Fatalf("statuses %v do not add up to %d requests", r.Statuses, r.Requests)
+			}
+		})
+	}
+	if len(s.api.devices.seen) != 2 {
+		t.Fatalf("server saw devices %v, want both identities", s.api.devices.seen)
+	}
+}
+
+// countingServer serves the device API over HTTP/1.1 and counts the TCP
+// connections devices open.
+func countingServer(t *testing.T, s *testServer) (string, *atomic.Int64) {
+	var conns atomic.Int64
+	srv := &http.Server{Handler: s.api, ErrorLog: quietLog(), ConnState: func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}}
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{s.pki.serverCert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: s.pki.pool}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "https://" + ln.Addr().String(), &conns
+}
+
+// TestCheckInReconnect: with Reconnect every check-in is a new connection
+// and handshake (resumed when allowed); without, each device keeps one.
+func TestCheckInReconnect(t *testing.T) {
+	s := startTestServer(t, nil)
+	for _, resume := range []bool{false, true} {
+		url, conns := countingServer(t, s)
+		cfg := s.config(CheckIn, HTTP1)
+		cfg.BaseURL = url
+		cfg.Reconnect, cfg.Resume = true, resume
+		r, err := runAnswered(t, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSane(t, r)
+		checkIns := r.Statuses["GET /config 204"]
+		if uint64(conns.Load()) < checkIns || r.Handshakes+uint64(cfg.Connections) < checkIns {
+			t.Fatalf("resume=%v: %d connections and %d handshakes for %d check-ins: want one per check-in",
+				resume, conns.Load(), r.Handshakes, checkIns)
+		}
+		// Each device resumes its own session, or none when told not to.
+		if resume != (r.Resumed > r.Handshakes/2) || (!resume && r.Resumed != 0) {
+			t.Fatalf("resume=%v: %d of %d handshakes resumed", resume, r.Resumed, r.Handshakes)
+		}
+	}
+	url, conns := countingServer(t, s)
+	cfg := s.config(CheckIn, HTTP1)
+	cfg.BaseURL = url
+	r, err := runAnswered(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSane(t, r)
+	if conns.Load() != int64(cfg.Connections) || r.Handshakes > uint64(cfg.Connections) || r.Requests < 6*uint64(cfg.Connections) {
+		t.Fatalf("keep-alive: %d connections and %d handshakes for %d requests, want %d connections",
+			conns.Load(), r.Handshakes, r.Requests, cfg.Connections)
+	}
+}
+
+func TestRange(t *testing.T) {
+	// Not a multiple of the chunk: the last range is trimmed (§1.7).
+	img := testImage(5*DefaultChunk + 1000)
+	s := startTestServer(t, img)
+	for _, p := range []Proto{HTTP1, HTTP2, HTTP3} {
+		t.Run(string(p), func(t *testing.T) {
+			cfg := s.config(Range, p)
+			cfg.Image = img
+			r, err := runAnswered(t, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkSane(t, r)
+			if r.Statuses["GET range 206"] != r.Requests || r.Bytes < r.Requests*1000 || r.Bytes > r.Requests*DefaultChunk {
+				t.Fatalf("%d requests, %d bytes, statuses %v", r.Requests, r.Bytes, r.Statuses)
+			}
+		})
+	}
+}
+
+func TestRangeProbesSize(t *testing.T) {
+	s := startTestServer(t, testImage(3*DefaultChunk))
+	cfg := s.config(Range, HTTP1)
+	size, err := ProbeSize(context.Background(), &cfg)
+	if err != nil || size != 3*DefaultChunk {
+		t.Fatalf("ProbeSize = %d, %v; want %d", size, err, 3*DefaultChunk)
+	}
+	cfg.Path = "/mcu/files/00/missing.bin"
+	if _, err := Run(context.Background(), cfg); !errors.Is(err, ErrProbe) {
+		t.Fatalf("Run on a missing file: %v, want ErrProbe", err)
+	}
+}
+
+// TestRangeFaults: a server that answers with the wrong Content-Range, the
+// wrong status or a short body has every such answer counted as an error,
+// and none as a success.
+func TestRangeFaults(t *testing.T) {
+	img := testImage(4 * DefaultChunk)
+	s := startTestServer(t, img)
+	for _, tc := range []struct {
+		fault fault
+		kind  string
+	}{
+		{faultContentRange, "content-range"},
+		{faultStatus200, "status GET range 200"},
+		{faultShortBody, "length"},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			s.api.fault.Store(int32(tc.fault))
+			defer s.api.fault.Store(int32(faultNone))
+			cfg := s.config(Range, HTTP1)
+			cfg.Size = int64(len(img))
+			cfg.Warmup, cfg.Duration = 0, 150*time.Millisecond
+			r, err := runAnswered(t, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Requests != 0 || r.Errors == 0 || r.ErrorKinds[tc.kind] != r.Errors || r.FirstError == "" {
+				t.Fatalf("requests %d errors %d kinds %v: want only %q errors\n%s", r.Requests, r.Errors, r.ErrorKinds, tc.kind, r)
+			}
+		})
+	}
+}
+
+// TestContentMismatch: with the image given, a body with the right length
+// but other bytes is an error.
+func TestContentMismatch(t *testing.T) {
+	img := testImage(2 * DefaultChunk)
+	s := startTestServer(t, img)
+	cfg := s.config(Range, HTTP2)
+	cfg.Image = bytes.Clone(img)
+	cfg.Image[DefaultChunk+5] ^= 1
+	cfg.Connections = 1
+	cfg.Warmup, cfg.Duration = 0, 150*time.Millisecond
+	r, err := runAnswered(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests == 0 || r.ErrorKinds["content"] == 0 || r.ErrorKinds["content"] != r.Errors {
+		t.Fatalf("want good first chunks and bad second chunks: %s", r)
+	}
+}
+
+func TestCheckInStatusErrors(t *testing.T) {
+	s := startTestServer(t, nil)
+	cfg := s.config(CheckIn, HTTP1)
+	cfg.Tag = "" // the server answers 400 to every check-in request without a tag
+	cfg.Warmup, cfg.Duration = 0, 150*time.Millisecond
+	r, err := runAnswered(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests != 0 || r.Errors == 0 || r.ErrorKinds["status GET /config 400"] == 0 {
+		t.Fatalf("want every answer an error: %s", r)
+	}
+}
+
+func TestTransportErrors(t *testing.T) {
+	s := startTestServer(t, nil)
+	// A device the server's CA did not issue is refused in the handshake.
+	other := newTestPKI(t, []string{"stranger"})
+	strangers, err := LoadDevices(other.deviceDir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.config(CheckIn, HTTP1)
+	cfg.Devices = strangers
+	cfg.Warmup, cfg.Duration = 0, 150*time.Millisecond
+	r, err := runAnswered(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests != 0 || r.Errors == 0 || r.ErrorKinds["transport"] != r.Errors {
+		t.Fatalf("want only transport errors: %s", r)
+	}
+}
+
+func TestProtocolMismatch(t *testing.T) {
+	// An HTTP/1.1-only server cannot serve a device that insists on h2.
+	s := startTestServer(t, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: s.api, ErrorLog: quietLog(), TLSConfig: &tls.Config{
+		Certificates: []tls.Certificate{s.pki.serverCert}, ClientAuth: tls.RequireAndVerifyClientCert,
+		ClientCAs: s.pki.pool, NextProtos: []string{"http/1.1"}}}
+	srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	defer srv.Close()
+	cfg := s.config(CheckIn, HTTP2)
+	cfg.BaseURL = "https://" + ln.Addr().String()
+	cfg.Warmup, cfg.Duration = 0, 150*time.Millisecond
+	r, err := runAnswered(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests != 0 || r.Errors == 0 {
+		t.Fatalf("an HTTP/1.1 server measured as h2: %s", r)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	s := startTestServer(t, nil)
+	for name, mod := range map[string]func(*Config){
+		"http url":        func(c *Config) { c.BaseURL = "http://127.0.0.1:1" },
+		"url with path":   func(c *Config) { c.BaseURL = s.url + "/repo" },
+		"scenario":        func(c *Config) { c.Scenario = "idle" },
+		"proto":           func(c *Config) { c.Proto = "h4" },
+		"no devices":      func(c *Config) { c.Devices = nil },
+		"no connections":  func(c *Config) { c.Connections = 0 },
+		"no duration":     func(c *Config) { c.Duration = 0 },
+		"relative path":   func(c *Config) { c.Scenario, c.Path = Range, "mcu/files/x.bin" },
+		"range reconnect": func(c *Config) { c.Scenario, c.Reconnect = Range, true },
+		"size vs image":   func(c *Config) { c.Scenario, c.Size, c.Image = Range, 10, []byte("abc") },
+		"huge chunk":      func(c *Config) { c.Scenario, c.Chunk = Range, 1<<40 },
+	} {
+		cfg := s.config(CheckIn, HTTP1)
+		mod(&cfg)
+		if _, err := Run(context.Background(), cfg); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: %v, want ErrConfig", name, err)
+		}
+	}
+}
+
+// TestRunStopsWithContext: a run cut short by its caller returns promptly,
+// measures the time it had, and does not count the requests the
+// cancellation interrupted as errors.
+func TestRunStopsWithContext(t *testing.T) {
+	s := startTestServer(t, nil)
+	cfg := s.config(CheckIn, HTTP1)
+	cfg.Duration = time.Hour
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	r, err := Run(ctx, cfg)
+	elapsed := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if elapsed > 10*time.Second || r.Seconds <= 0 || r.Seconds > elapsed.Seconds() || r.Errors != 0 {
+		t.Fatalf("cancelled after %v: %s", elapsed, r)
+	}
+}
