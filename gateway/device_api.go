@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/fleetsim/fleetsim/gateway/firmware"
@@ -272,8 +273,30 @@ func (g *Gateway) getFirmware(w http.ResponseWriter, r *http.Request, _ *deviceE
 		return
 	}
 	w.Header()["Content-Type"] = []string{"application/octet-stream"}
-	http.ServeContent(w, r, "", time.Time{}, f)
+	http.ServeContent(copyWriter{w}, r, "", time.Time{}, f)
 }
+
+// copyBuffers are the buffers copyWriter copies ranges through.
+var copyBuffers = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
+// copyWriter gives a ResponseWriter a ReadFrom that copies through a pooled
+// buffer. http.ServeContent copies a range with io.CopyN, which allocates a
+// buffer per request unless the writer reads for itself; HTTP/1.1's writer
+// does, HTTP/2's and HTTP/3's do not, and at thousands of ranges a second
+// those buffers are most of the gateway's garbage.
+type copyWriter struct{ http.ResponseWriter }
+
+func (w copyWriter) ReadFrom(r io.Reader) (int64, error) {
+	buf := copyBuffers.Get().(*[32 << 10]byte)
+	defer copyBuffers.Put(buf)
+	return io.CopyBuffer(writerOnly{w.ResponseWriter}, r, buf[:])
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w copyWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// writerOnly hides ReadFrom, so io.CopyBuffer uses the buffer it is given.
+type writerOnly struct{ io.Writer }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	body, err := json.Marshal(v)

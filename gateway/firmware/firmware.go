@@ -24,7 +24,13 @@ var ErrTooLarge = errors.New("firmware: too large")
 type Dir struct {
 	root string
 	mu   sync.RWMutex
-	open map[string]*os.File
+	open map[string]openFile
+}
+
+// openFile is a stored file opened once; files never change after Put.
+type openFile struct {
+	f    *os.File
+	size int64
 }
 
 // Open opens (creating if missing) the directory root.
@@ -32,7 +38,7 @@ func Open(root string) (*Dir, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, err
 	}
-	return &Dir{root: root, open: map[string]*os.File{}}, nil
+	return &Dir{root: root, open: map[string]openFile{}}, nil
 }
 
 // Path is the URL path under which devices fetch the file with hash sum:
@@ -129,39 +135,41 @@ func syncDir(dir string) error {
 // Errors: ErrNotFound, file system errors.
 func (d *Dir) Open(sum string) (*io.SectionReader, error) {
 	d.mu.RLock()
-	f := d.open[sum]
+	of, ok := d.open[sum]
 	d.mu.RUnlock()
-	if f == nil {
+	if !ok {
 		var err error
-		if f, err = d.openFile(sum); err != nil {
+		if of, err = d.openFile(sum); err != nil {
 			return nil, err
 		}
 	}
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	return io.NewSectionReader(f, 0, st.Size()), nil
+	return io.NewSectionReader(of.f, 0, of.size), nil
 }
 
-func (d *Dir) openFile(sum string) (*os.File, error) {
+func (d *Dir) openFile(sum string) (openFile, error) {
 	if len(sum) != 64 || !isLowerHex(sum) {
-		return nil, fmt.Errorf("%w: %q", ErrNotFound, sum)
+		return openFile{}, fmt.Errorf("%w: %q", ErrNotFound, sum)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if f := d.open[sum]; f != nil {
-		return f, nil
+	if of, ok := d.open[sum]; ok {
+		return of, nil
 	}
 	f, err := os.Open(d.file(sum))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, sum)
+		return openFile{}, fmt.Errorf("%w: %s", ErrNotFound, sum)
 	}
 	if err != nil {
-		return nil, err
+		return openFile{}, err
 	}
-	d.open[sum] = f
-	return f, nil
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return openFile{}, err
+	}
+	of := openFile{f: f, size: st.Size()}
+	d.open[sum] = of
+	return of, nil
 }
 
 // Close closes the shared file descriptors.
@@ -169,8 +177,8 @@ func (d *Dir) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var errs []error
-	for sum, f := range d.open {
-		errs = append(errs, f.Close())
+	for sum, of := range d.open {
+		errs = append(errs, of.f.Close())
 		delete(d.open, sum)
 	}
 	return errors.Join(errs...)
