@@ -128,4 +128,3 @@ func BenchmarkRange(b *testing.B) {
 		}
 	}
 }
-
