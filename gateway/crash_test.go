@@ -175,9 +175,6 @@ func eventBody(id, typ, corr string, version uint32, success bool) []byte {
 }
 
 func TestGatewaySIGKILL(t *testing.T) {
-	if testing.Short() {
-		t.Skip("re-executes the test binary; runs in the full test pass")
-	}
 	dir := t.TempDir()
 	pkiDir := filepath.Join(dir, "pki")
 	if err := pki.Init(pkiDir, "crash-factory", nil, time.Now().Add(-time.Hour), newSeeded(5)); err != nil {
