@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,11 +21,33 @@ type deviceEntry struct {
 	mu   sync.Mutex
 	d    store.Device
 	spki []byte // the certificate's SubjectPublicKeyInfo, compared per request
-	// dirty: LastSeen, Tag or Target changed since the record was stored.
+	// dirty: LastSeen, Tag or Target changed since the record was stored;
+	// the entry is then on the gateway's dirty list.
 	dirty bool
-	// sysInfo holds the SHA-256 of the system info last stored per kind,
-	// so an unchanged PUT /system_info* costs no write.
-	sysInfo map[store.SystemInfoKind][32]byte
+	// sysInfo holds the SHA-256 of the system info last stored, per kind
+	// (sysInfoKinds order), so an unchanged PUT /system_info* costs no
+	// write; sysInfoSet says which are known.
+	sysInfo    [3][32]byte
+	sysInfoSet [3]bool
+}
+
+// sysInfoKinds orders the system info kinds for deviceEntry.sysInfo.
+var sysInfoKinds = [3]store.SystemInfoKind{store.SystemInfoHardware, store.SystemInfoNetwork, store.SystemInfoConfig}
+
+// unchangedSysInfo reports whether sum is the stored report of kind, and
+// records it as stored otherwise. The caller holds e.mu and stores the
+// report when it returns false; if storing fails it calls forgetSysInfo.
+func (e *deviceEntry) unchangedSysInfo(kind store.SystemInfoKind, sum [32]byte) bool {
+	i := slices.Index(sysInfoKinds[:], kind)
+	if e.sysInfoSet[i] && e.sysInfo[i] == sum {
+		return true
+	}
+	e.sysInfo[i], e.sysInfoSet[i] = sum, true
+	return false
+}
+
+func (e *deviceEntry) forgetSysInfo(kind store.SystemInfoKind) {
+	e.sysInfoSet[slices.Index(sysInfoKinds[:], kind)] = false
 }
 
 // requestError is an HTTP status with a short reason.
@@ -61,7 +84,7 @@ func (g *Gateway) identify(r *http.Request, now time.Time) (*deviceEntry, *reque
 		return nil, &requestError{http.StatusForbidden, "device public key changed"}
 	}
 	e.d.LastSeen = now
-	e.dirty = true
+	g.markDirty(e)
 	if v, ok := r.Header["X-Ats-Tags"]; ok {
 		e.d.Tag = firstTag(v)
 	}
@@ -96,7 +119,7 @@ func (g *Gateway) device(uuid string, production bool, spki []byte, now time.Tim
 		g.log.Error("loading device", "uuid", uuid, "err", err)
 		return nil, &requestError{http.StatusInternalServerError, "store unavailable"}
 	}
-	e := &deviceEntry{d: d, sysInfo: map[store.SystemInfoKind][32]byte{}}
+	e := &deviceEntry{d: d}
 	if !ok {
 		sum := spkiSum(spki)
 		e.d = store.Device{UUID: uuid, Production: production, PubKeySHA256: sum, CreatedAt: now, LastSeen: now}
@@ -133,28 +156,46 @@ func spkiSum(spki []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
+// markDirty puts e on the list of records to write; the caller holds e.mu.
+func (g *Gateway) markDirty(e *deviceEntry) {
+	if e.dirty {
+		return
+	}
+	e.dirty = true
+	g.dirtyMu.Lock()
+	g.dirty = append(g.dirty, e)
+	g.dirtyMu.Unlock()
+}
+
 // flushDevices writes the devices whose last-seen time, tag or target
 // changed. These writes are not synced: a crash loses at most the last
-// second of last-seen times, never an acknowledged event.
+// second of last-seen times, never an acknowledged event. It costs what
+// changed, not the size of the fleet.
 func (g *Gateway) flushDevices() error {
-	b := g.store.NewBatch()
-	defer b.Close()
-	n := 0
-	g.devices.Range(func(_, v any) bool {
-		e := v.(*deviceEntry)
-		e.mu.Lock()
-		if e.dirty {
-			b.PutDevice(e.d)
-			e.dirty = false
-			n++
-		}
-		e.mu.Unlock()
-		return true
-	})
-	if n == 0 {
+	g.dirtyMu.Lock()
+	list := g.dirty
+	g.dirty = nil
+	g.dirtyMu.Unlock()
+	if len(list) == 0 {
 		return nil
 	}
-	return b.Commit(false)
+	b := g.store.NewBatch()
+	defer b.Close()
+	for _, e := range list {
+		e.mu.Lock()
+		b.PutDevice(e.d)
+		e.dirty = false
+		e.mu.Unlock()
+	}
+	if err := b.Commit(false); err != nil {
+		for _, e := range list {
+			e.mu.Lock()
+			g.markDirty(e)
+			e.mu.Unlock()
+		}
+		return err
+	}
+	return nil
 }
 
 // snapshot returns a copy of the device record.

@@ -176,18 +176,18 @@ func (g *Gateway) putSystemInfo(kind store.SystemInfoKind, parse func([]byte) er
 		sum := sha256.Sum256(data)
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		if prev, ok := e.sysInfo[kind]; ok && prev == sum {
+		if e.unchangedSysInfo(kind, sum) {
 			return
 		}
 		b := g.store.NewBatch()
 		defer b.Close()
 		b.PutSystemInfo(e.d.UUID, kind, data)
 		if err := b.Commit(false); err != nil {
+			e.forgetSysInfo(kind)
 			g.log.Error("storing system info", "uuid", e.d.UUID, "err", err)
 			http.Error(w, "store unavailable", http.StatusInternalServerError)
 			return
 		}
-		e.sysInfo[kind] = sum
 	}
 }
 

@@ -72,6 +72,11 @@ type Gateway struct {
 
 	devices sync.Map // UUID -> *deviceEntry
 
+	// dirty lists the device entries whose record changed since the last
+	// flush.
+	dirtyMu sync.Mutex
+	dirty   []*deviceEntry
+
 	// unsaved holds controller changes whose commit failed. They go into
 	// the next commit: a device retrying the event is a no-op for the
 	// controller, so its state must be written by whatever commits next.
