@@ -11,7 +11,7 @@ const benchMembers = 100_000
 
 // benchWave is a controller with one active wave of benchMembers released
 // members, under an abort criterion that is evaluated on every event but
-// never fires, and a timeout.
+// never fires (nothing times out within a day), and a timeout.
 func benchWave(b *testing.B) (*Controller, []string) {
 	c, uuids, err := buildBenchWave()
 	if err != nil {
@@ -21,7 +21,7 @@ func benchWave(b *testing.B) (*Controller, []string) {
 }
 
 func buildBenchWave() (*Controller, []string, error) {
-	p := Policy{InProgressTimeout: 24 * time.Hour, Abort: []AbortCriterion{{FailureType: FailureAll, ThresholdPercent: 100, MinExecuted: 1}}}
+	p := Policy{InProgressTimeout: 24 * time.Hour, Abort: []AbortCriterion{{FailureType: FailureTimedOut, ThresholdPercent: 100, MinExecuted: 1}}}
 	c := New()
 	if _, err := c.CreateWave(t0, spec("w", "prod", 7, p)); err != nil {
 		return nil, nil, err
@@ -118,6 +118,21 @@ func BenchmarkWaveForParallel(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// BenchmarkServedWave is the per-/repo-request lookup the gateway makes with
+// the device's tag.
+func BenchmarkServedWave(b *testing.B) {
+	c, uuids := sharedWave(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		if w := c.ServedWave(uuids[i%benchMembers], "prod"); w != "w" {
+			b.Fatal("not served")
+		}
+		i++
+	}
 }
 
 // BenchmarkTick is a live gateway's once-a-second tick over a wave of

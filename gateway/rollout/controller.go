@@ -501,13 +501,18 @@ const (
 //
 // Update: an EcuDownloadStarted with a version starts a new Update with the
 // event's correlation id (unless the current one has that id and version);
-// later events with the same correlation id move it.
+// later events with the same correlation id move it. A download or install
+// event for a version the device has no Update of starts one too: its
+// EcuDownloadStarted was lost.
 //
 // Member: the event applies when the device is a released member of an
 // active wave and either it is an EcuDownloadStarted for the wave's version
 // (which also sets the member's correlation id: each install attempt has a
-// new one) or it carries the member's correlation id. The mapping of events
-// to states is Next's. Terminal states do not change, and applying the same
+// new one, and a new attempt after Installed downloads again) or it carries
+// the member's correlation id. A member that never saw an attempt (its
+// EcuDownloadStarted was lost) takes the correlation id of the first event
+// for the wave's version that moves it. The mapping of events to states is
+// Next's. Terminal states do not change, and applying the same
 // event again changes nothing and returns empty Changes. The abort criteria
 // of every wave the event moved are evaluated afterwards.
 //
@@ -548,7 +553,8 @@ func knownEvent(t string) bool {
 
 func (c *Controller) applyToUpdate(now time.Time, uuid string, ev Event, cs *changeSet) {
 	u := c.updates[uuid]
-	if ev.Type == EcuDownloadStarted {
+	switch {
+	case ev.Type == EcuDownloadStarted:
 		if ev.Version == 0 {
 			return // not attributable to a version
 		}
@@ -558,7 +564,20 @@ func (c *Controller) applyToUpdate(now time.Time, uuid string, ev Event, cs *cha
 			cs.update(u)
 			return
 		}
-	} else if u == nil || ev.CorrelationID == "" || ev.CorrelationID != u.CorrelationID {
+	case ev.CorrelationID == "":
+		return
+	case u != nil && ev.CorrelationID == u.CorrelationID:
+	case ev.Version != 0 && ev.Type != EcuInstallationCompleted && (u == nil || u.Version != ev.Version):
+		// An attempt whose EcuDownloadStarted was lost (see
+		// applyToMember): its download and install events name the version
+		// it installs. EcuInstallationCompleted does not start one: it
+		// names the running version, and a factory-flashed device sends it
+		// on its first boot without any update.
+		u = &Update{UUID: uuid, Version: ev.Version, CorrelationID: ev.CorrelationID, State: Next(Downloading, ev, ev.Version), StartedAt: now, UpdatedAt: now}
+		c.updates[uuid] = u
+		cs.update(u)
+		return
+	default:
 		return
 	}
 	if next := Next(u.State, ev, u.Version); next != u.State {
@@ -571,15 +590,40 @@ func (c *Controller) applyToUpdate(now time.Time, uuid string, ev Event, cs *cha
 // applyToMember applies ev to a released member and reports whether the
 // member changed.
 func (ws *waveState) applyToMember(now time.Time, m *Member, ev Event) bool {
-	if ev.Type == EcuDownloadStarted {
+	adopt := false
+	switch {
+	case ev.Type == EcuDownloadStarted:
 		if ev.Version != ws.Version {
 			return false
 		}
-	} else if ev.CorrelationID == "" || ev.CorrelationID != m.CorrelationID {
+	case ev.CorrelationID == "":
+		return false
+	case ev.CorrelationID == m.CorrelationID:
+	case m.CorrelationID == "" && ev.Version == ws.Version && (ev.Type != EcuInstallationCompleted || ev.Success):
+		// The attempt's EcuDownloadStarted never arrived: aktualizr-nano
+		// drops an event after five failed POSTs. A later event of the
+		// attempt names the wave's version (only a rollback's
+		// EcuInstallationCompleted names the old one), so the member takes
+		// its correlation id instead of ignoring the whole attempt and
+		// staying Pending, untimed, for ever.
+		adopt = true
+	default:
 		return false
 	}
 	changed := false
 	next := Next(m.State, ev, ws.Version)
+	if adopt && next == m.State {
+		return false
+	}
+	if ev.Type == EcuDownloadStarted && m.State == Installed && ev.CorrelationID != m.CorrelationID {
+		// A new install attempt: aktualizr-nano draws a new correlation id
+		// for every attempt, so the image of the old one never ran (power
+		// was lost between EcuInstallationApplied and the reboot, or its
+		// result event was lost) and the device downloads again. Left
+		// Installed, the member would ignore every event of the new attempt
+		// and wait for its timeout.
+		next = Downloading
+	}
 	if next != m.State {
 		ws.setState(m, next)
 		changed = true
@@ -600,18 +644,52 @@ func (ws *waveState) applyToMember(now time.Time, m *Member, ev Event) bool {
 		case Confirmed, Failed, Reverted, TimedOut:
 			m.FinishedAt = now
 		}
+		if adopt && m.StartedAt.IsZero() {
+			m.StartedAt = now
+			if inProgress(next) {
+				ws.watch(m)
+			}
+		}
 	}
-	if ev.Type == EcuDownloadStarted && m.State == Downloading && m.CorrelationID != ev.CorrelationID {
+	if (adopt || ev.Type == EcuDownloadStarted && m.State == Downloading) && m.CorrelationID != ev.CorrelationID {
 		m.CorrelationID = ev.CorrelationID
 		changed = true
 	}
 	return changed
 }
 
-// WaveFor returns the active wave whose targets the device is served, and
-// its tag: the latest-created active wave of which the device is a released
-// (not Scheduled) member. It returns "", "" if there is none. The caller
-// serves the wave only if the tag is the device's current tag.
+// ServedWave returns the wave whose targets a device following tag is
+// served: the tag's active wave, if the device is a released (not
+// Scheduled) member of it; "" otherwise. A device follows exactly one tag
+// (foundries.md §4), and a device that changed tags may be a member of an
+// active wave of each: only its current tag's wave applies, whichever was
+// created last. It takes a read lock and, unless the device is in waves of
+// two tags, one map lookup.
+func (c *Controller) ServedWave(uuid, tag string) string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	ws, ok := c.served[uuid]
+	if !ok {
+		return "" // a released member of no active wave
+	}
+	if ws.Tag == tag {
+		return ws.Name
+	}
+	if ws, ok = c.active[tag]; ok {
+		if m, ok := ws.byUUID[uuid]; ok && m.State != Scheduled {
+			return ws.Name
+		}
+	}
+	return ""
+}
+
+// WaveFor returns the latest-created active wave of which the device is a
+// released (not Scheduled) member, and its tag; "", "" if there is none.
+//
+// It does not know the device's tag: a device in active waves of two tags
+// gets the later one even when it follows the other, and a caller that
+// then checks the tag serves it neither. To choose the wave a device is
+// served, use ServedWave with the device's current tag.
 func (c *Controller) WaveFor(uuid string) (wave, tag string) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -687,7 +765,8 @@ func (c *Controller) Snapshot() Changes {
 // controller could have written: a wave with an invalid spec, policy,
 // status or counters, two active waves of one tag, a duplicate wave, member
 // or update, a member of an unknown wave, a member whose state contradicts
-// its wave's release count, a wave missing members, or an unknown state.
+// its wave's release count or its start time (set exactly for the states
+// past Pending), a wave missing members, or an unknown state.
 func Restore(waves []Wave, members []Member, updates []Update) (*Controller, error) {
 	c := New()
 	for _, w := range waves {
@@ -717,6 +796,12 @@ func Restore(waves []Wave, members []Member, updates []Update) (*Controller, err
 		}
 		if released := m.Seq < ws.Released; released != (m.State != Scheduled) {
 			return nil, fmt.Errorf("%w: member %q of wave %q is %s with seq %d but %d released", ErrCorrupt, m.UUID, m.Wave, m.State, m.Seq, ws.Released)
+		}
+		// Every state past Pending is reached through an event that sets
+		// StartedAt; a started member without it would escape the
+		// in-progress timeout for ever.
+		if started := m.State != Scheduled && m.State != Pending; started == m.StartedAt.IsZero() {
+			return nil, fmt.Errorf("%w: member %q of wave %q is %s with start time %v", ErrCorrupt, m.UUID, m.Wave, m.State, m.StartedAt)
 		}
 		m := m
 		ws.members[m.Seq] = &m

@@ -90,6 +90,45 @@ func TestWaveForLatestWave(t *testing.T) {
 	}
 }
 
+// TestServedWaveFollowsTag: a device rolled out to wave p of tag prod, then
+// (while it followed beta) to the later wave b, is served p while it follows
+// prod and b while it follows beta. WaveFor, which cannot know the tag, names
+// b in both cases, so a caller that checks WaveFor's tag against the device's
+// serves a prod device no wave at all.
+func TestServedWaveFollowsTag(t *testing.T) {
+	c := New()
+	mustCreate(t, c, t0, spec("p", "prod", 7, Policy{}))
+	mustCreate(t, c, at(time.Minute), spec("b", "beta", 8, Policy{}))
+	mustRollout(t, c, at(2*time.Minute), "p", Selection{UUIDs: []string{dev(0)}}, fleet(1))
+	mustRollout(t, c, at(3*time.Minute), "b", Selection{UUIDs: []string{dev(0)}}, fleet(1))
+	mustRollout(t, c, at(3*time.Minute), "b", Selection{UUIDs: []string{dev(1)}}, fleet(2))
+	if got := c.ServedWave(dev(0), "prod"); got != "" {
+		t.Fatalf("a scheduled member is served %q", got)
+	}
+	c.Tick(at(4 * time.Minute))
+	for _, tt := range []struct{ uuid, tag, want string }{
+		{dev(0), "prod", "p"},
+		{dev(0), "beta", "b"},
+		{dev(0), "other", ""},
+		{dev(1), "prod", ""}, // prod has an active wave, but not with dev(1)
+		{dev(1), "beta", "b"},
+		{dev(2), "prod", ""},
+	} {
+		if got := c.ServedWave(tt.uuid, tt.tag); got != tt.want {
+			t.Errorf("ServedWave(%s, %s) = %q, want %q", tt.uuid, tt.tag, got, tt.want)
+		}
+	}
+	if _, err := c.Complete(at(5*time.Minute), "p"); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.ServedWave(dev(0), "prod"); got != "" {
+		t.Fatalf("after p completed, ServedWave = %q", got)
+	}
+	if got := c.ServedWave(dev(0), "beta"); got != "b" {
+		t.Fatalf("after p completed, ServedWave for beta = %q, want b", got)
+	}
+}
+
 func TestWaveSpecValidation(t *testing.T) {
 	bad := []WaveSpec{
 		{Name: "", Tag: "t", Version: 1, Targets: []string{"a"}},
@@ -188,6 +227,8 @@ func TestRestoreRejectsCorruptRecords(t *testing.T) {
 		{"bad member state", []Wave{wave(nil)}, members(func(ms []Member) { ms[0].State = "lost" }), nil},
 		{"released member scheduled", []Wave{wave(nil)}, members(func(ms []Member) { ms[0].State = Scheduled }), nil},
 		{"unreleased member pending", []Wave{wave(nil)}, members(func(ms []Member) { ms[1].State = Pending }), nil},
+		{"started member without start time", []Wave{wave(nil)}, members(func(ms []Member) { ms[0].State = Downloading }), nil},
+		{"pending member with start time", []Wave{wave(nil)}, members(func(ms []Member) { ms[0].StartedAt = t0 }), nil},
 		{"seq out of range", []Wave{wave(nil)}, members(func(ms []Member) { ms[1].Seq = 2 }), nil},
 		{"member without uuid", []Wave{wave(nil)}, members(func(ms []Member) { ms[1].UUID = "" }), nil},
 		{"missing member", []Wave{wave(nil)}, members(nil)[:1], nil},

@@ -79,9 +79,11 @@ func (p Policy) exponentialRate(released, confirmed int) float64 {
 }
 
 // release is the token bucket of the rate limit. The budget grows by the
-// rate for the time since LastTick and is capped at one minute's worth, so a
-// wave that waited releases at most one minute's devices at once; the
-// members it affords are released in Seq order. Rates are whole devices per
+// rate for the time since LastTick while devices wait (Rollout empties it
+// when a step finds none waiting), and is capped at one minute's worth for
+// ticks far apart; the members it affords are released in Seq order. So in
+// any minute at most the rate, plus one for the fraction carried, is
+// released: a budget saved while the wave was idle would double that. Rates are whole devices per
 // minute (an exponential rate of 5.5 releases 5 a minute). The budget is
 // kept exactly, in device-nanoseconds, and stored as Tokens (devices): the
 // conversion back is exact for every rate up to 37,500 a minute and off by
@@ -104,9 +106,9 @@ func (c *Controller) release(now time.Time, ws *waveState, cs *changeSet) {
 	}
 	full := rate * nsPerMinute
 	budget := min(int64(math.Round(ws.Tokens*float64(nsPerMinute))), full)
-	// A full bucket with nothing waiting stays as it is: no record to
-	// write every tick while a wave is idle.
-	if now.After(ws.LastTick) && (waiting > 0 || budget < full) {
+	// Nothing waiting, nothing accrues: no record to write every tick
+	// while a wave is idle.
+	if now.After(ws.LastTick) && waiting > 0 {
 		dt := min(now.Sub(ws.LastTick), time.Minute)
 		budget = min(budget+rate*int64(dt), full)
 		ws.LastTick = now
@@ -162,10 +164,12 @@ func (ws *waveState) failures(t FailureType) int {
 func (ws *waveState) count(s State) int { return ws.counts[stateIndex(s)] }
 
 // checkAbort aborts an active wave when one of its criteria holds: at least
-// MinExecuted members executed and the failure share is strictly over the
-// threshold. Thresholds count in hundredths of a percent (AWS allows two
-// decimals), so the comparison is exact integer arithmetic: exactly at the
-// threshold does not abort.
+// MinExecuted members executed and the failure share reached the threshold.
+// AWS IoT's thresholdPercentage is "the minimum percentage of job execution
+// failures that must occur to initiate the job abort" (awsota.md §5), so
+// exactly at the threshold aborts, and a threshold of 100% aborts once every
+// executed device failed. Thresholds count in hundredths of a percent (AWS
+// allows two decimals), so the comparison is exact integer arithmetic.
 func (c *Controller) checkAbort(now time.Time, ws *waveState, cs *changeSet) bool {
 	if ws.Status != WaveActive {
 		return false
@@ -177,8 +181,8 @@ func (c *Controller) checkAbort(now time.Time, ws *waveState, cs *changeSet) boo
 		}
 		failures := ws.failures(a.FailureType)
 		threshold := int64(math.Round(a.ThresholdPercent * 100))
-		if int64(failures)*10000 > threshold*int64(executed) {
-			reason := fmt.Sprintf("failure rate %.1f%% (%d of %d) over threshold %s%% (%s)",
+		if int64(failures)*10000 >= threshold*int64(executed) {
+			reason := fmt.Sprintf("failure rate %.1f%% (%d of %d) at or over threshold %s%% (%s)",
 				100*float64(failures)/float64(executed), failures, executed, hundredths(threshold), a.FailureType)
 			c.endWave(now, ws, WaveAborted, reason, cs)
 			return true

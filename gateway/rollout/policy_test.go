@@ -38,27 +38,47 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
-// TestRateBurstCap: a wave idle for an hour has saved one minute's worth of
-// releases, not sixty.
+// TestRateBurstCap: a wave idle for an hour has saved nothing. Its devices
+// are released at the rate from the step on, so no minute ever sees more
+// than MaxPerMinute, and ticks far apart release at most one minute's worth.
 func TestRateBurstCap(t *testing.T) {
 	c := New()
 	mustCreate(t, c, t0, spec("w", "prod", 7, Policy{MaxPerMinute: 10}))
 	c.Tick(at(30 * time.Minute))
 	if ch := c.Tick(at(time.Hour)); !ch.Empty() {
-		t.Fatalf("an idle wave with a full budget wrote %+v", ch)
+		t.Fatalf("an idle wave wrote %+v", ch)
 	}
-	mustRollout(t, c, at(time.Hour), "w", Selection{}, fleet(100))
-	c.Tick(at(time.Hour + time.Second))
-	if got := releasedCount(c, "w"); got != 10 {
-		t.Fatalf("first tick after the idle hour released %d, want 10", got)
+	mustRollout(t, c, at(time.Hour), "w", Selection{Limit: 30}, fleet(100))
+	// released[s] is the count s seconds after the step.
+	released := []int{0}
+	for s := 1; s <= 180; s++ {
+		c.Tick(at(time.Hour + time.Duration(s)*time.Second))
+		released = append(released, releasedCount(c, "w"))
+		if s >= 60 {
+			if n := released[s] - released[s-60]; n > 10 {
+				t.Fatalf("%d released in the minute before +%ds, over the rate of 10", n, s)
+			}
+		} else if released[s] > 10 {
+			t.Fatalf("%d released in the first %d s after an idle hour, over the rate of 10", released[s], s)
+		}
 	}
-	c.Tick(at(time.Hour + 61*time.Second))
-	if got := releasedCount(c, "w"); got != 20 {
-		t.Fatalf("a minute later %d released, want 20", got)
+	if released[6] != 1 || released[60] != 10 || released[180] != 30 {
+		t.Fatalf("released %d at +6s, %d at +60s, %d at +180s; want 1, 10, 30", released[6], released[60], released[180])
+	}
+	// Idle again, then a step: still no burst.
+	mustRollout(t, c, at(2*time.Hour), "w", Selection{Limit: 30}, fleet(100))
+	c.Tick(at(2*time.Hour + time.Second))
+	if got := releasedCount(c, "w"); got != 30 {
+		t.Fatalf("first tick after the second step released %d, want none", got-30)
+	}
+	// Ticks far apart release one minute's worth, not the whole gap's.
+	c.Tick(at(3 * time.Hour))
+	if got := releasedCount(c, "w"); got != 40 {
+		t.Fatalf("a tick an hour later released %d, want 10", got-30)
 	}
 	// A clock that steps back releases nothing and does not rewind.
-	c.Tick(at(time.Hour))
-	if w, _ := c.Wave("w"); w.Released != 20 || !w.LastTick.Equal(at(time.Hour+61*time.Second)) {
+	c.Tick(at(2 * time.Hour))
+	if w, _ := c.Wave("w"); w.Released != 40 || !w.LastTick.Equal(at(3*time.Hour)) {
 		t.Fatalf("after a backwards tick: released %d, last tick %v", w.Released, w.LastTick.Sub(t0))
 	}
 }
@@ -178,7 +198,7 @@ func TestAbortThreshold(t *testing.T) {
 		}
 		ch := finish(t, c, at(2*time.Minute), dev(9), Confirmed)
 		w, _ := c.Wave("w")
-		wantReason := "failure rate 30.0% (3 of 10) over threshold 20.0% (failed)"
+		wantReason := "failure rate 30.0% (3 of 10) at or over threshold 20.0% (failed)"
 		if w.Status != WaveAborted || w.Reason != wantReason || !w.EndedAt.Equal(at(2*time.Minute)) {
 			t.Fatalf("wave %s %q ended %v, want aborted %q", w.Status, w.Reason, w.EndedAt.Sub(t0), wantReason)
 		}
@@ -197,29 +217,41 @@ func TestAbortThreshold(t *testing.T) {
 		mustCreate(t, c, at(3*time.Minute), spec("w2", "prod", 8, Policy{}))
 	})
 	t.Run("exactly at threshold", func(t *testing.T) {
+		// AWS's thresholdPercentage is the minimum failure share that
+		// aborts: reaching it is enough.
 		c := released(t, 20, p)
-		for i := range 2 {
-			finish(t, c, at(time.Minute), dev(i), Reverted)
-		}
-		for i := 2; i < 15; i++ {
+		for i := range 8 {
 			finish(t, c, at(time.Minute), dev(i), Confirmed)
 		}
-		// 2 of 10 (then of 15) is at or under 20%.
+		finish(t, c, at(time.Minute), dev(8), Failed)
+		finish(t, c, at(time.Minute), dev(9), Confirmed) // 1 of 10
+		finish(t, c, at(time.Minute), dev(10), Failed)   // 2 of 11 = 18.2%
 		if w, _ := c.Wave("w"); w.Status != WaveActive {
-			t.Fatalf("aborted at the threshold: %s", w.Reason)
+			t.Fatalf("aborted under the threshold: %s", w.Reason)
 		}
 		c2 := released(t, 20, p)
 		for i := range 8 {
 			finish(t, c2, at(time.Minute), dev(i), Confirmed)
 		}
 		finish(t, c2, at(time.Minute), dev(8), Failed)
-		finish(t, c2, at(time.Minute), dev(9), Failed) // 2 of 10 = 20%: no abort
-		if w, _ := c2.Wave("w"); w.Status != WaveActive {
-			t.Fatalf("aborted at exactly 20%%: %s", w.Reason)
+		finish(t, c2, at(time.Minute), dev(9), Reverted) // 2 of 10 = 20%
+		if w, _ := c2.Wave("w"); w.Status != WaveAborted || w.Reason != "failure rate 20.0% (2 of 10) at or over threshold 20.0% (failed)" {
+			t.Fatalf("2 of 10 at 20%%: %s %q", w.Status, w.Reason)
 		}
-		finish(t, c2, at(time.Minute), dev(10), Failed) // 3 of 11
-		if w, _ := c2.Wave("w"); w.Status != WaveAborted || w.Reason != "failure rate 27.3% (3 of 11) over threshold 20.0% (failed)" {
-			t.Fatalf("3 of 11 over 20%%: %s %q", w.Status, w.Reason)
+	})
+	t.Run("100 percent", func(t *testing.T) {
+		// The largest threshold AWS admits must be reachable.
+		all := Policy{Abort: []AbortCriterion{{FailureType: FailureAll, ThresholdPercent: 100, MinExecuted: 3}}}
+		c := released(t, 5, all)
+		for i := range 2 {
+			finish(t, c, at(time.Minute), dev(i), Failed)
+		}
+		if w, _ := c.Wave("w"); w.Status != WaveActive {
+			t.Fatalf("aborted before min executed: %s", w.Reason)
+		}
+		finish(t, c, at(time.Minute), dev(2), Reverted)
+		if w, _ := c.Wave("w"); w.Status != WaveAborted {
+			t.Fatalf("3 of 3 failed under a 100%% threshold: wave %s", w.Status)
 		}
 	})
 }
@@ -234,20 +266,21 @@ func TestAbortFailureTypes(t *testing.T) {
 		states    string // one letter per member, as in TestEventMapping
 		abort     bool
 	}{
-		{FailureFailed, 50, 1, "CCFR", false}, // 2 of 4 = 50%
-		{FailureFailed, 49.99, 1, "CCFR", true},
-		{FailureReverted, 25, 1, "CCFR", false}, // 1 of 4
-		{FailureReverted, 24.99, 1, "CCFR", true},
+		{FailureFailed, 50, 1, "CCFR", true}, // 2 of 4 = 50%: the threshold is reached
+		{FailureFailed, 50.01, 1, "CCFR", false},
+		{FailureReverted, 25, 1, "CCFR", true}, // 1 of 4
+		{FailureReverted, 25.01, 1, "CCFR", false},
 		{FailureReverted, 10, 1, "CCFF", false},
 		{FailureTimedOut, 10, 1, "CCFR", false},
 		{FailureTimedOut, 10, 1, "CCCT", true},
-		{FailureAll, 74, 1, "CFRT", true},
-		{FailureAll, 75, 1, "CFRT", false},
+		{FailureAll, 75, 1, "CFRT", true},
+		{FailureAll, 75.01, 1, "CFRT", false},
 		{FailureAll, 10, 5, "CFRTPDI", false},  // only 4 executed
 		{FailureFailed, 33.33, 3, "CCF", true}, // 33.333% > 33.33%
 		{FailureFailed, 33.34, 3, "CCF", false},
-		{FailureFailed, 100, 1, "FFF", false}, // 100% is never over 100%
-		{FailureFailed, 1, 1, "PDIS", false},  // nothing executed
+		{FailureFailed, 100, 1, "FFF", true}, // every executed device failed
+		{FailureFailed, 100, 1, "FFFC", false},
+		{FailureFailed, 1, 1, "PDIS", false}, // nothing executed
 	}
 	for _, tt := range tests {
 		name := fmt.Sprintf("%s %v%% min %d %s", tt.typ, tt.threshold, tt.minExec, tt.states)
@@ -259,7 +292,11 @@ func TestAbortFailureTypes(t *testing.T) {
 			if s != Scheduled {
 				w.Released++
 			}
-			members = append(members, Member{Wave: "w", UUID: dev(i), Seq: i, State: s})
+			m := Member{Wave: "w", UUID: dev(i), Seq: i, State: s}
+			if s != Scheduled && s != Pending {
+				m.StartedAt = t0
+			}
+			members = append(members, m)
 		}
 		w.Scheduled = len(members)
 		c, err := Restore([]Wave{w}, members, nil)
@@ -321,7 +358,7 @@ func TestTimeoutAbort(t *testing.T) {
 		c.OnEvent(at(time.Minute), dev(i), ev(EcuDownloadStarted, "x", 7, true))
 	}
 	ch := c.Tick(at(3 * time.Minute))
-	if len(ch.Ended) != 1 || ch.Ended[0].Reason != "failure rate 100.0% (2 of 2) over threshold 50.0% (timed_out)" {
+	if len(ch.Ended) != 1 || ch.Ended[0].Reason != "failure rate 100.0% (2 of 2) at or over threshold 50.0% (timed_out)" {
 		t.Fatalf("changes %+v: want the wave aborted by its timeouts", ch)
 	}
 }

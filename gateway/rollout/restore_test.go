@@ -265,6 +265,13 @@ func (w *world) check() {
 		if want := w.servedWave(dev(i)); wa != want {
 			w.fail("WaveFor(%s) = %q, the records say %q", dev(i), wa, want)
 		}
+		for tag := range 3 {
+			tag := fmt.Sprintf("t%d", tag)
+			sa, sb := w.live.ServedWave(dev(i), tag), restored.ServedWave(dev(i), tag)
+			if want := w.servedWaveOfTag(dev(i), tag); sa != want || sb != want {
+				w.fail("ServedWave(%s, %s): live %q, restored %q, the records say %q", dev(i), tag, sa, sb, want)
+			}
+		}
 	}
 	w.twin = restored
 }
@@ -301,6 +308,20 @@ func (w *world) checkWave(rep WaveReport) {
 	if active > 1 {
 		w.fail("tag %s has %d active waves", rep.Wave.Tag, active)
 	}
+}
+
+// servedWaveOfTag is ServedWave's definition, from the records alone: the
+// tag's active wave, if the device is a released member of it.
+func (w *world) servedWaveOfTag(uuid, tag string) string {
+	for _, x := range w.waves {
+		if x.Tag != tag || x.Status != WaveActive {
+			continue
+		}
+		if m, ok := w.members[x.Name+"\x00"+uuid]; ok && m.State != Scheduled {
+			return x.Name
+		}
+	}
+	return ""
 }
 
 // servedWave is WaveFor's definition, from the records alone: the

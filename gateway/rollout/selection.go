@@ -118,6 +118,15 @@ func (c *Controller) Rollout(now time.Time, wave string, sel Selection, candidat
 		return chosen, Changes{}, nil
 	}
 	cs := newChangeSet()
+	if ws.Policy.rated() && ws.Released == ws.Scheduled {
+		// The release budget accrues only while devices wait: a wave that
+		// waited idle has saved nothing, so its first minute after this step
+		// releases at most the rate, as AWS's maximumPerMinute promises.
+		ws.Tokens = 0
+		if now.After(ws.LastTick) {
+			ws.LastTick = now
+		}
+	}
 	block := make([]Member, len(chosen)) // one allocation for the step
 	for i, uuid := range chosen {
 		m := &block[i]

@@ -53,7 +53,9 @@ func (s State) Terminal() bool { return s == Confirmed || s == Reverted || s == 
 //     version is not this update's and changes nothing.
 //
 // Scheduled (not released) and terminal states never change, and no event
-// takes an Installed device back to downloading: the image is in flash.
+// of the same attempt takes an Installed device back to downloading: the
+// image is in flash. (An EcuDownloadStarted with a new correlation id is a
+// new attempt: OnEvent starts a new Update and moves a member back.)
 // Next(Next(s, ev), ev) == Next(s, ev) for every event, which makes applying
 // an event twice harmless.
 func Next(s State, ev Event, version uint32) State {

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -27,7 +28,9 @@ func TestEventMapping(t *testing.T) {
 		corrC2 bool
 	}{
 		{"download started, same attempt", ev(EcuDownloadStarted, "C1", 7, true), "SDDICDRT", false},
-		{"download started, new attempt", ev(EcuDownloadStarted, "C2", 7, true), "SDDICDRT", true},
+		// A new attempt after the install (its image never ran, or its result
+		// was lost) downloads again.
+		{"download started, new attempt", ev(EcuDownloadStarted, "C2", 7, true), "SDDDCDRT", true},
 		{"download started, other version", ev(EcuDownloadStarted, "C1", 8, true), unchanged, false},
 		{"download completed", ev(EcuDownloadCompleted, "C1", 7, true), unchanged, false},
 		{"download failed", ev(EcuDownloadCompleted, "C1", 7, false), "SFFICFRT", false},
@@ -84,6 +87,9 @@ func restoreOne(t *testing.T, s State) *Controller {
 	if s != Scheduled {
 		w.Released = 1
 		m.ReleasedAt = t0
+	}
+	if s != Scheduled && s != Pending {
+		m.StartedAt = t0
 	}
 	c, err := Restore([]Wave{w}, []Member{m}, nil)
 	if err != nil {
@@ -150,6 +156,58 @@ func TestUpdateFollowsEvents(t *testing.T) {
 	u := c.Snapshot().Updates[0]
 	if u.Version != 6 || !u.StartedAt.Equal(at(3*time.Minute)) || !u.UpdatedAt.Equal(at(9*time.Minute)) {
 		t.Errorf("update %+v: want version 6 started at +3m, updated at +9m", u)
+	}
+}
+
+// TestLostDownloadStarted: aktualizr-nano drops an event after five failed
+// POSTs. A member whose EcuDownloadStarted was lost follows the rest of the
+// attempt (whose events name the wave's version) instead of staying
+// Pending, untimed, for ever.
+func TestLostDownloadStarted(t *testing.T) {
+	c := released(t, 4, Policy{InProgressTimeout: 10 * time.Minute})
+	// dev 0 installs and rolls back: the rollback names the old version.
+	c.OnEvent(at(time.Minute), dev(0), ev(EcuDownloadCompleted, "A", 7, true))
+	c.OnEvent(at(2*time.Minute), dev(0), ev(EcuInstallationApplied, "A", 7, true))
+	c.OnEvent(at(3*time.Minute), dev(0), ev(EcuInstallationCompleted, "A", 6, false))
+	if m := memberOf(t, c, "w", dev(0)); m.State != Reverted || m.CorrelationID != "A" || !m.StartedAt.Equal(at(2*time.Minute)) {
+		t.Fatalf("rolled back after a lost start: %+v", m)
+	}
+	// dev 1 confirms.
+	c.OnEvent(at(time.Minute), dev(1), ev(EcuInstallationStarted, "B", 7, true))
+	c.OnEvent(at(2*time.Minute), dev(1), ev(EcuInstallationCompleted, "B", 7, true))
+	if m := memberOf(t, c, "w", dev(1)); m.State != Confirmed || m.CorrelationID != "B" {
+		t.Fatalf("confirmed after a lost start: %+v", m)
+	}
+	// dev 2: a rollback report of an attempt never seen, and events of
+	// another version, cannot be attributed to the wave.
+	c.OnEvent(at(time.Minute), dev(2), ev(EcuInstallationCompleted, "C", 6, false))
+	c.OnEvent(at(time.Minute), dev(2), ev(EcuInstallationApplied, "C", 8, true))
+	if m := memberOf(t, c, "w", dev(2)); m.State != Pending || m.CorrelationID != "" {
+		t.Fatalf("unattributable events moved the member: %+v", m)
+	}
+	// dev 3 fails its download; the lost start does not exempt it from
+	// the timeout.
+	c.OnEvent(at(time.Minute), dev(3), ev(EcuDownloadCompleted, "D", 7, false))
+	if m := memberOf(t, c, "w", dev(3)); m.State != Failed || m.CorrelationID != "D" {
+		t.Fatalf("failed download after a lost start: %+v", m)
+	}
+	// Once a member has an attempt, events of an unknown one stay ignored.
+	if ch := c.OnEvent(at(2*time.Minute), dev(3), ev(EcuInstallationApplied, "Z", 7, true)); !ch.Empty() {
+		t.Fatalf("an event of an unknown attempt changed %+v", ch)
+	}
+	c.Tick(at(12 * time.Minute))
+	if m := memberOf(t, c, "w", dev(3)); m.State != TimedOut {
+		t.Fatalf("a failed member that never retried did not time out: %+v", m)
+	}
+	// The devices' Updates follow the same attempts; dev 2's install of
+	// version 8 is an update outside the wave.
+	var got []string
+	for _, u := range c.Snapshot().Updates {
+		got = append(got, fmt.Sprintf("%s v%d %s %s", u.UUID, u.Version, u.State, u.CorrelationID))
+	}
+	want := []string{dev(0) + " v7 reverted A", dev(1) + " v7 confirmed B", dev(2) + " v8 installed C", dev(3) + " v7 failed D"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("updates\n%q, want\n%q", got, want)
 	}
 }
 

@@ -97,8 +97,9 @@ const (
 )
 
 // AbortCriterion aborts a wave when, among at least MinExecuted devices that
-// reached a terminal state, the share that failed in the given way passes
-// ThresholdPercent.
+// reached a terminal state, the share that failed in the given way reaches
+// ThresholdPercent (AWS's thresholdPercentage is the minimum failure
+// percentage that aborts).
 type AbortCriterion struct {
 	FailureType      FailureType `json:"failure_type"`
 	ThresholdPercent float64     `json:"threshold_percent"`
