@@ -113,6 +113,14 @@ func (g *Gateway) postFirmware(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "tags: give at least one tag", http.StatusBadRequest)
 		return
 	}
+	// Checked before the image is read, and named in a bounded reason:
+	// the repository's own refusal quotes the whole value.
+	for _, t := range tags {
+		if !tufrepo.ValidTag(t) {
+			http.Error(w, fmt.Sprintf("tags: %.70q is not a valid tag", t), http.StatusBadRequest)
+			return
+		}
+	}
 	var hdr image.Header
 	check := func(f io.ReaderAt, size int64) error {
 		im, err := image.Parse(f, size)
@@ -143,7 +151,7 @@ func (g *Gateway) postFirmware(w http.ResponseWriter, r *http.Request) {
 	}
 	version := strconv.FormatUint(uint64(hdr.Version.Build), 10)
 	if v := q.Get("version"); v != "" && v != version {
-		http.Error(w, fmt.Sprintf("version %s does not match the image's build number %s", v, version), http.StatusBadRequest)
+		http.Error(w, fmt.Sprintf("version %.20q does not match the image's build number %s", v, version), http.StatusBadRequest)
 		return
 	}
 	t := tufrepo.Target{HardwareIDs: []string{hwid}, Version: version, Tags: tags, Length: n}
@@ -242,6 +250,10 @@ func (g *Gateway) postWave(w http.ResponseWriter, r *http.Request) {
 		writeBadRequest(w, err)
 		return
 	}
+	// Under the lock from here: an upload of the same version meanwhile
+	// would otherwise be left out of the wave it was meant for.
+	g.adminMu.Lock()
+	defer g.adminMu.Unlock()
 	version := strconv.FormatUint(uint64(req.Version), 10)
 	var targets []tufrepo.Target
 	var names []string
@@ -255,8 +267,6 @@ func (g *Gateway) postWave(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("no CI target of version %s carries tag %s", version, req.SourceTag), http.StatusBadRequest)
 		return
 	}
-	g.adminMu.Lock()
-	defer g.adminMu.Unlock()
 	now := g.opts.Clock.Now()
 	ch, err := g.rollout.CreateWave(now, rollout.WaveSpec{Name: req.Name, Tag: req.Tag, Version: req.Version, Targets: names, Policy: policy})
 	if err != nil {
@@ -271,6 +281,13 @@ func (g *Gateway) postWave(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := g.prod.OpenWave(now, req.Tag, req.Name, targets); err != nil {
+		// Without its view the wave would be recorded active but serve
+		// nothing: withdraw the record too, so both say the same.
+		if ch, cerr := g.rollout.Cancel(now, req.Name); cerr == nil {
+			if cerr := g.commitChanges(now, ch); cerr != nil {
+				g.log.Error("withdrawing wave", "wave", req.Name, "err", cerr)
+			}
+		}
 		g.writeRepoError(w, err)
 		return
 	}
@@ -387,7 +404,11 @@ func (g *Gateway) endWave(complete bool) http.HandlerFunc {
 		}
 		if err := g.commitChanges(now, ch); err != nil {
 			g.log.Error("ending wave", "wave", name, "err", err)
-			http.Error(w, "wave recorded but its view was not updated: "+err.Error(), http.StatusInternalServerError)
+			if errors.Is(err, errViewsBehind) {
+				http.Error(w, "wave recorded; its TUF view is updated at the next tick", http.StatusInternalServerError)
+			} else {
+				http.Error(w, "store unavailable", http.StatusInternalServerError)
+			}
 			return
 		}
 		wave, _ := g.rollout.Wave(name)
@@ -467,44 +488,62 @@ func (g *Gateway) getDeviceAdmin(w http.ResponseWriter, r *http.Request) {
 // lookupDevice finds the device of the {uuid} path element, answering 404
 // itself.
 func (g *Gateway) lookupDevice(w http.ResponseWriter, r *http.Request) (store.Device, bool) {
-	uuid := r.PathValue("uuid")
+	e, ok := g.adminEntry(w, r)
+	if !ok {
+		return store.Device{}, false
+	}
+	return e.snapshot(), true
+}
+
+// adminEntry returns the cached entry of the device of the {uuid} path
+// element (in any case, as certificates and config scopes take it), loading
+// it from the store into the cache, so an operator's edit and the device's
+// own requests change one record. It answers 404 or 500 itself.
+func (g *Gateway) adminEntry(w http.ResponseWriter, r *http.Request) (*deviceEntry, bool) {
+	uuid, ok := pki.CanonicalUUID(r.PathValue("uuid"))
+	if !ok {
+		http.Error(w, "unknown device", http.StatusNotFound)
+		return nil, false
+	}
 	if v, ok := g.devices.Load(uuid); ok {
-		return v.(*deviceEntry).snapshot(), true
+		return v.(*deviceEntry), true
 	}
 	d, ok, err := g.store.Device(uuid)
 	if err != nil {
+		g.log.Error("loading device", "uuid", uuid, "err", err)
 		http.Error(w, "store unavailable", http.StatusInternalServerError)
-		return d, false
+		return nil, false
 	}
 	if !ok {
 		http.Error(w, "unknown device", http.StatusNotFound)
+		return nil, false
 	}
-	return d, ok
+	actual, _ := g.devices.LoadOrStore(uuid, &deviceEntry{d: d})
+	return actual.(*deviceEntry), true
 }
 
-// editDevice changes a device's record in the cache (if loaded) and the
-// store.
+// editDevice changes a device's record durably. The edit is made to the
+// cached entry under its lock and kept only once committed: a deny-listing
+// cannot be undone by a flush of an older copy, and a failed commit leaves
+// the gateway serving what the store holds.
 func (g *Gateway) editDevice(w http.ResponseWriter, r *http.Request, edit func(*store.Device)) {
-	d, ok := g.lookupDevice(w, r)
+	e, ok := g.adminEntry(w, r)
 	if !ok {
 		return
 	}
-	if v, ok := g.devices.Load(d.UUID); ok {
-		e := v.(*deviceEntry)
-		e.mu.Lock()
-		edit(&e.d)
-		d = e.d
-		e.mu.Unlock()
-	} else {
-		edit(&d)
-	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	d := e.d
+	edit(&d)
 	b := g.store.NewBatch()
 	defer b.Close()
 	b.PutDevice(d)
 	if err := b.Commit(true); err != nil {
+		g.log.Error("editing device", "uuid", d.UUID, "err", err)
 		http.Error(w, "store unavailable", http.StatusInternalServerError)
 		return
 	}
+	e.d = d
 	writeJSON(w, http.StatusOK, d)
 }
 

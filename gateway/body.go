@@ -93,10 +93,13 @@ type wireEvent struct {
 const maxEventField = 1024
 
 // parseEvents reads a POST /events body: a JSON array of events. As on
-// Foundries' gateway, events without an id or correlation id, or with a
-// correlation id outside [A-Za-z0-9_-], are skipped, and a device time that
-// is not RFC 3339 is replaced by the gateway's time; only JSON that does not
-// parse as an array of events is refused.
+// Foundries' gateway, only JSON that does not parse as an array of events is
+// refused: a refused batch is sent again and again by aktualizr-lite, whose
+// queue deletes events only on 200 or 404. Events the gateway cannot key
+// are skipped: no id, an id longer than maxEventField or holding a NUL byte,
+// no correlation id or one outside [A-Za-z0-9_-]. Longer text fields
+// (a failed install's details) are cut to maxEventField bytes, and a device
+// time that is not RFC 3339 is replaced by the gateway's time.
 func parseEvents(data []byte, now time.Time) ([]store.Event, error) {
 	var wire []wireEvent
 	if err := json.Unmarshal(data, &wire); err != nil {
@@ -107,33 +110,33 @@ func parseEvents(data []byte, now time.Time) ([]store.Event, error) {
 	}
 	out := make([]store.Event, 0, len(wire))
 	for _, w := range wire {
-		if w.ID == "" || !validCorrelationID(w.Event.CorrelationID) {
+		if w.ID == "" || len(w.ID) > maxEventField || strings.IndexByte(w.ID, 0) >= 0 || !validCorrelationID(w.Event.CorrelationID) {
 			continue
-		}
-		if tooLong(w.ID, w.EventType.ID, w.Event.ECU, w.Event.TargetName, w.Event.Version, w.Event.Details) {
-			return nil, badRequest("event %.40q: a field is longer than %d bytes", w.ID, maxEventField)
 		}
 		dt, err := time.Parse(time.RFC3339Nano, w.DeviceTime)
 		if err != nil {
 			dt = now
 		}
 		out = append(out, store.Event{
-			ID: w.ID, Type: w.EventType.ID, TypeVersion: w.EventType.Version,
-			CorrelationID: w.Event.CorrelationID, ECU: w.Event.ECU, Success: w.Event.Success,
-			TargetName: w.Event.TargetName, Version: w.Event.Version, Details: w.Event.Details,
+			ID: w.ID, Type: clip(w.EventType.ID), TypeVersion: w.EventType.Version,
+			CorrelationID: w.Event.CorrelationID, ECU: clip(w.Event.ECU), Success: w.Event.Success,
+			TargetName: clip(w.Event.TargetName), Version: clip(w.Event.Version), Details: clip(w.Event.Details),
 			DeviceTime: dt.UTC(), ReceivedAt: now,
 		})
 	}
 	return out, nil
 }
 
-func tooLong(fields ...string) bool {
-	for _, f := range fields {
-		if len(f) > maxEventField {
-			return true
-		}
+// clip cuts s to at most maxEventField bytes, on a UTF-8 boundary.
+func clip(s string) string {
+	if len(s) <= maxEventField {
+		return s
 	}
-	return false
+	i := maxEventField
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i-- // s[i] continues a character that would be cut in two
+	}
+	return s[:i]
 }
 
 func validCorrelationID(s string) bool {

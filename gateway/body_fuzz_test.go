@@ -2,8 +2,10 @@ package gateway
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // Every request body parser is fuzzed: it must never panic, and what it
@@ -24,6 +26,7 @@ func FuzzParseEvents(f *testing.F) {
 	f.Add([]byte(`[{"id":"A","deviceTime":"2026-11-01T12:00:00.000Z","eventType":{"id":"EcuDownloadStarted","version":0},"event":{"correlationId":"C1","targetName":"b-v2","version":"2","success":true,"details":"x"}}]`))
 	f.Add([]byte(`[{"id":"A","eventType":{"id":"X"},"event":{"correlationId":"bad id"}}]`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`[{"id":"A","event":{"correlationId":"C","details":"` + strings.Repeat("€", 400) + `"}}]`))
 	f.Add([]byte(`null`))
 	f.Add([]byte(`{"id":1}`))
 	f.Add([]byte(`[{"id":"A","deviceTime":"nonsense","event":{"correlationId":"C","success":"yes"}}]`))
@@ -31,8 +34,13 @@ func FuzzParseEvents(f *testing.F) {
 		evs, err := parseEvents(data, fuzzNow)
 		checkBadRequest(t, err)
 		for _, e := range evs {
-			if e.ID == "" || !validCorrelationID(e.CorrelationID) || e.DeviceTime.IsZero() {
+			if e.ID == "" || len(e.ID) > maxEventField || strings.IndexByte(e.ID, 0) >= 0 || !validCorrelationID(e.CorrelationID) || e.DeviceTime.IsZero() {
 				t.Fatalf("accepted event %+v", e)
+			}
+			for _, f := range []string{e.Type, e.ECU, e.TargetName, e.Version, e.Details} {
+				if len(f) > maxEventField || !utf8.ValidString(f) {
+					t.Fatalf("field of %d bytes, valid UTF-8 %v", len(f), utf8.ValidString(f))
+				}
 			}
 			rolloutEvent(e)
 		}

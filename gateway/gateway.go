@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fleetsim/fleetsim/gateway/firmware"
@@ -87,6 +88,10 @@ type Gateway struct {
 	// TUF repository and the store.
 	adminMu   sync.Mutex
 	lastRenew time.Time
+
+	// viewsBehind is set when a wave's record was stored but its TUF view
+	// could not follow; Tick then reconciles the views with the records.
+	viewsBehind atomic.Bool
 }
 
 // Open opens the gateway stored in dir, creating it when dir holds none:
@@ -311,17 +316,28 @@ func (g *Gateway) keepUnsaved(ch rollout.Changes) {
 	g.unsaved = ch.Merge(g.unsaved)
 }
 
+// errViewsBehind marks an error of a wave's TUF view after its record was
+// stored: the record stands, and the next Tick brings the view in line.
+var errViewsBehind = errors.New("gateway: wave views behind their records")
+
+// endWaves applies the TUF side of waves whose end is recorded. A view that
+// cannot be changed now is left for the next Tick to reconcile.
 func (g *Gateway) endWaves(now time.Time, ended []rollout.Wave) error {
 	var errs []error
 	for _, w := range ended {
 		errs = append(errs, g.endWaveView(now, w))
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		g.viewsBehind.Store(true)
+		return fmt.Errorf("%w: %w", errViewsBehind, err)
+	}
+	return nil
 }
 
 // Tick advances the gateway to now: the rollout controller releases devices
-// and times them out, device last-seen times reach the store, and TUF
-// metadata close to expiry is re-signed. A live gateway calls it every
+// and times them out, device last-seen times reach the store, wave views an
+// error left behind their records are brought in line, and TUF metadata
+// close to expiry is re-signed. A live gateway calls it every
 // second; the simulator at virtual times.
 func (g *Gateway) Tick(now time.Time) error {
 	g.adminMu.Lock()
@@ -329,6 +345,12 @@ func (g *Gateway) Tick(now time.Time) error {
 	var errs []error
 	errs = append(errs, g.commitChanges(now, g.rollout.Tick(now)))
 	errs = append(errs, g.flushDevices())
+	if g.viewsBehind.Swap(false) {
+		if err := g.reconcileWaves(now); err != nil {
+			g.viewsBehind.Store(true)
+			errs = append(errs, err)
+		}
+	}
 	if now.Sub(g.lastRenew) >= time.Minute {
 		g.lastRenew = now
 		for _, r := range []*tufrepo.Repo{g.ci, g.prod} {

@@ -51,6 +51,8 @@ func FuzzHandlers(f *testing.F) {
 	f.Add(uint8(0), "/repo/timestamp.json", "devel", "bytes=0-10", []byte(nil), false)
 	f.Add(uint8(1), "/system_info/network", "devel", "", []byte(`{"mac":"x"}`), false)
 	f.Add(uint8(2), "/events", "", "", []byte(`[{"id":"a","event":{"correlationId":"c"}}]`), false)
+	f.Add(uint8(2), "/events", "", "", []byte(`[{"id":"a\u0000","event":{"correlationId":"c"}}]`), false)
+	f.Add(uint8(3), "/v1/devices/0a1b2c3d-0000-4000-8000-000000000001", "", "", []byte(nil), true)
 	f.Add(uint8(0), "/mcu/files/ab/"+string(bytes.Repeat([]byte("c"), 62))+".bin", "", "bytes=5-1", []byte(nil), false)
 	f.Add(uint8(2), "/v1/waves", "", "", []byte(`{"name":"w","tag":"t","version":2}`), true)
 	f.Add(uint8(2), "/v1/waves/w/rollout", "", "", []byte(`{"percentage":50}`), true)

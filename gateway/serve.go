@@ -77,8 +77,9 @@ func (g *Gateway) Serve(ctx context.Context, c ServeConfig) error {
 	closers = append(closers, devSrv.Shutdown)
 	serveErrs = append(serveErrs, func() error { return devSrv.ServeTLS(devLn, "", "") })
 	var h3Addr, adminAddr net.Addr
+	var udp net.PacketConn
 	if c.H3Addr != "" {
-		udp, err := net.ListenPacket("udp", c.H3Addr)
+		udp, err = net.ListenPacket("udp", c.H3Addr)
 		if err != nil {
 			devLn.Close()
 			return fmt.Errorf("HTTP/3 listener: %w", err)
@@ -100,6 +101,9 @@ func (g *Gateway) Serve(ctx context.Context, c ServeConfig) error {
 		adminLn, err := net.Listen("tcp", c.AdminAddr)
 		if err != nil {
 			devLn.Close()
+			if udp != nil {
+				udp.Close()
+			}
 			return fmt.Errorf("admin listener: %w", err)
 		}
 		adminAddr = adminLn.Addr()

@@ -242,7 +242,7 @@ func (c *adminClient) call(method, path, contentType string, body io.Reader, out
 		return &exitError{1, fmt.Errorf("admin API: %w", err)}
 	}
 	if resp.StatusCode/100 != 2 {
-		return &exitError{1, fmt.Errorf("gateway refused (%s): %s", resp.Status, strings.TrimSpace(string(data)))}
+		return &exitError{1, fmt.Errorf("gateway refused (%s): %s", resp.Status, oneLine(data))}
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -250,6 +250,17 @@ func (c *adminClient) call(method, path, contentType string, body io.Reader, out
 		}
 	}
 	return nil
+}
+
+// oneLine makes an answer's body fit the CLI's one-line error: the
+// gateway's reasons are one short line already, but a proxy in between may
+// answer with a page of HTML.
+func oneLine(body []byte) string {
+	s := strings.Join(strings.Fields(string(body)), " ")
+	if len(s) > 200 {
+		s = strings.ToValidUTF8(s[:200], "") + "..."
+	}
+	return s
 }
 
 func (c *adminClient) postJSON(path string, in, out any) error {
