@@ -89,6 +89,9 @@ type TargetInfo struct {
 	SHA256      string   `json:"sha256"`
 	Length      int64    `json:"length"`
 	Path        string   `json:"path"`
+	// Warnings are conditions that will stop devices, such as a tag's
+	// targets.json outgrowing aktualizr-nano's 16 KiB metadata buffer.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 func targetInfo(t tufrepo.Target) TargetInfo {
@@ -159,7 +162,8 @@ func (g *Gateway) postFirmware(w http.ResponseWriter, r *http.Request) {
 	g.adminMu.Lock()
 	defer g.adminMu.Unlock()
 	now := g.opts.Clock.Now()
-	if _, err := g.ci.AddTarget(now, t); err != nil {
+	warnings, err := g.ci.AddTarget(now, t)
+	if err != nil {
 		g.writeRepoError(w, err)
 		return
 	}
@@ -170,7 +174,12 @@ func (g *Gateway) postFirmware(w http.ResponseWriter, r *http.Request) {
 		g.log.Error("storing firmware record", "err", err)
 	}
 	g.log.Info("target created", "target", t.Name(), "sha256", sum, "length", n, "tags", tags)
-	writeJSON(w, http.StatusCreated, targetInfo(t))
+	info := targetInfo(t)
+	for _, wn := range warnings {
+		g.log.Warn("repository warning", "warning", wn.String())
+		info.Warnings = append(info.Warnings, wn.String())
+	}
+	writeJSON(w, http.StatusCreated, info)
 }
 
 func splitList(s string) []string {

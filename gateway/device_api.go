@@ -74,15 +74,28 @@ func writeBadRequest(w http.ResponseWriter, err error) {
 
 // getRepo serves TUF metadata: the production repository for production
 // devices, the CI repository for test devices; the view of the device's tag,
-// or of the wave a production device was rolled out to.
-func (g *Gateway) getRepo(w http.ResponseWriter, r *http.Request, e *deviceEntry, _ time.Time) {
+// or of the wave a production device was rolled out to in that tag.
+//
+// Views count their versions apart, so when a device fetches the timestamp
+// of another tag than before (its tag was changed through /config), the new
+// view is first raised above every other one: the device's TUF client would
+// otherwise refuse its lower versions as a rollback, for good.
+func (g *Gateway) getRepo(w http.ResponseWriter, r *http.Request, e *deviceEntry, now time.Time) {
 	d := e.snapshot()
 	name := r.PathValue("name")
 	repo, view := g.ci, d.Tag
 	if d.Production {
 		repo = g.prod
-		if wave, tag := g.rollout.WaveFor(d.UUID); wave != "" && tag == d.Tag {
-			view = tufrepo.WaveView(tag, wave)
+		if wave := g.rollout.ServedWave(d.UUID, d.Tag); wave != "" {
+			view = tufrepo.WaveView(d.Tag, wave)
+		}
+	}
+	switched := name == "timestamp.json" && d.Tag != "" && d.RepoTag != d.Tag
+	if switched && d.RepoTag != "" {
+		if _, err := repo.RaiseView(now, view); err != nil && !errors.Is(err, tufrepo.ErrNotFound) {
+			g.log.Error("raising a view for a device that changed tags", "uuid", d.UUID, "view", view, "err", err)
+			http.Error(w, "metadata unavailable", http.StatusInternalServerError)
+			return
 		}
 	}
 	f, err := repo.Fetch(view, name)
@@ -95,11 +108,33 @@ func (g *Gateway) getRepo(w http.ResponseWriter, r *http.Request, e *deviceEntry
 		http.Error(w, "metadata unavailable", http.StatusInternalServerError)
 		return
 	}
+	if switched && !g.setRepoTag(e, d.Tag) {
+		http.Error(w, "store unavailable", http.StatusInternalServerError)
+		return
+	}
 	h := w.Header()
 	h["Content-Type"] = []string{"application/json"}
 	h["X-Ats-Role-Checksum"] = []string{f.SHA256}
 	h["Content-Length"] = []string{strconv.Itoa(len(f.Data))}
 	w.Write(f.Data)
+}
+
+// setRepoTag records durably the tag whose view the device now follows, so
+// that its next switch is noticed even after a restart.
+func (g *Gateway) setRepoTag(e *deviceEntry, tag string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	d := e.d
+	d.RepoTag = tag
+	b := g.store.NewBatch()
+	defer b.Close()
+	b.PutDevice(d)
+	if err := b.Commit(true); err != nil {
+		g.log.Error("storing a device's tag", "uuid", d.UUID, "err", err)
+		return false
+	}
+	e.d.RepoTag = tag
+	return true
 }
 
 // configValue is one fioconfig file as devices read it.

@@ -226,6 +226,7 @@ type device struct {
 	tcp, h3 *http.Client
 	tag     string
 	target  string
+	cert    tls.Certificate
 }
 
 func (h *harness) newDevice(uuid string, production bool) *device {
@@ -240,7 +241,7 @@ func (h *harness) newDevice(uuid string, production bool) *device {
 func (h *harness) deviceWith(uuid string, cert tls.Certificate) *device {
 	tlsConf := &tls.Config{RootCAs: h.pool, Certificates: []tls.Certificate{cert}}
 	d := &device{
-		uuid: uuid, h: h, tag: "devel", target: "board-v1",
+		uuid: uuid, h: h, tag: "devel", target: "board-v1", cert: cert,
 		tcp: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConf.Clone(), ForceAttemptHTTP2: true}},
 		h3:  &http.Client{Timeout: 10 * time.Second, Transport: &http3.Transport{TLSClientConfig: tlsConf.Clone()}},
 	}

@@ -329,6 +329,9 @@ their next check-in; production devices see it through a wave.`,
 			return err
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "target %s: %d bytes, sha256 %s, path %s\n", t.Name, t.Length, t.SHA256, t.Path)
+		for _, w := range t.Warnings {
+			fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+		}
 		return nil
 	})
 }

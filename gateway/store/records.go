@@ -31,6 +31,11 @@ type Device struct {
 	Group string `json:"group,omitempty"`
 	// Deleted deny-lists the device: the gateway answers it 403.
 	Deleted bool `json:"deleted,omitempty"`
+	// RepoTag is the tag whose TUF view the device last fetched
+	// timestamp.json from. When it changes the gateway raises the new view
+	// above every other one, or the device's TUF client would refuse the
+	// view's lower versions as a rollback.
+	RepoTag string `json:"repo_tag,omitempty"`
 }
 
 // Event is one device event as received by POST /events
