@@ -124,9 +124,11 @@ func (g *Gateway) device(uuid string, production bool, spki []byte, now time.Tim
 		sum := spkiSum(spki)
 		e.d = store.Device{UUID: uuid, Production: production, PubKeySHA256: sum, CreatedAt: now, LastSeen: now}
 		e.spki = spki
+		// Synced: the record pins the device's public key (a later
+		// certificate with another key for the UUID is refused).
 		b := g.store.NewBatch()
 		b.PutDevice(e.d)
-		err := b.Commit(false)
+		err := b.Commit(true)
 		b.Close()
 		if err != nil {
 			g.log.Error("creating device", "uuid", uuid, "err", err)

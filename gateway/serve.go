@@ -64,9 +64,12 @@ func (g *Gateway) Serve(ctx context.Context, c ServeConfig) error {
 		Handler:           g.DeviceHandler(),
 		TLSConfig:         deviceTLS.Clone(),
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          errorLog,
+		// A request's body is at most 100 KiB: a client that takes a
+		// minute over it is holding a connection, not sending.
+		ReadTimeout:    time.Minute,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 16 << 10,
+		ErrorLog:       errorLog,
 	}
 	devLn, err := net.Listen("tcp", c.DeviceAddr)
 	if err != nil {
