@@ -28,21 +28,14 @@ type gwFixture struct {
 	devices         []string // production device UUIDs
 }
 
-// wantGatewayRefusal checks the exit code and one "fleetsim: ..." line on
-// stderr containing want.
-func wantGatewayRefusal(t *testing.T, code int, want string, args ...string) {
-	t.Helper()
-	wantPKIRefusal(t, code, want, args...)
-}
-
 // startGateway makes a PKI directory and an image key, opens a gateway in a
 // temporary directory and serves it on 127.0.0.1:0 until the test ends.
 func startGateway(t *testing.T) gwFixture {
 	t.Helper()
 	dir := t.TempDir()
 	fx := gwFixture{pki: filepath.Join(dir, "pki"), key: filepath.Join(dir, "image-key.pem")}
-	mustPKICLI(t, "pki", "init", "--dir", fx.pki, "--factory", "acme")
-	mustPKICLI(t, "image", "keygen", "-k", fx.key, "-t", "ed25519")
+	mustCLI(t, "pki", "init", "--dir", fx.pki, "--factory", "acme")
+	mustCLI(t, "image", "keygen", "-k", fx.key, "-t", "ed25519")
 	keys, err := readImageKeys([]string{fx.key})
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +124,7 @@ func (fx gwFixture) signImage(t *testing.T, version string) string {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "app-signed.bin")
-	mustPKICLI(t, "image", "sign", "-k", fx.key, "-v", version, "-H", "0x200", "--pad-header", "-S", "0x20000", payload, out)
+	mustCLI(t, "image", "sign", "-k", fx.key, "-v", version, "-H", "0x200", "--pad-header", "-S", "0x20000", payload, out)
 	return out
 }
 
@@ -139,40 +132,40 @@ func TestGatewayCLIUploadWaveStatus(t *testing.T) {
 	fx := startGateway(t)
 	img := fx.signImage(t, "1.0.0+1002")
 
-	out := mustPKICLI(t, fx.gw("upload", img, "--hwid", "MIMXRT1060-EVK", "--tag", "main")...)
+	out := mustCLI(t, fx.gw("upload", img, "--hwid", "MIMXRT1060-EVK", "--tag", "main")...)
 	if !strings.HasPrefix(out, "target MIMXRT1060-EVK-v1002: ") || !strings.Contains(out, "path /mcu/files/") {
 		t.Errorf("upload printed %q", out)
 	}
 	// The same image again is a duplicate target: the gateway's 409 reason
 	// in one line, exit 1.
-	wantGatewayRefusal(t, 1, "409", fx.gw("upload", img, "--hwid", "MIMXRT1060-EVK", "--tag", "main")...)
+	wantRefusal(t, 1, "409", fx.gw("upload", img, "--hwid", "MIMXRT1060-EVK", "--tag", "main")...)
 	// A version that disagrees with the image header.
-	wantGatewayRefusal(t, 1, "does not match the image's build number 1002", fx.gw("upload", img, "--hwid", "OTHER", "--tag", "main", "--version", "7")...)
+	wantRefusal(t, 1, "does not match the image's build number 1002", fx.gw("upload", img, "--hwid", "OTHER", "--tag", "main", "--version", "7")...)
 	// Not an image at all.
 	junk := filepath.Join(t.TempDir(), "junk.bin")
 	os.WriteFile(junk, []byte("not an image"), 0o644)
-	wantGatewayRefusal(t, 1, "not an MCUboot image", fx.gw("upload", junk, "--hwid", "B", "--tag", "main")...)
-	wantGatewayRefusal(t, 2, "--hwid and --tag are required", fx.gw("upload", img)...)
+	wantRefusal(t, 1, "not an MCUboot image", fx.gw("upload", junk, "--hwid", "B", "--tag", "main")...)
+	wantRefusal(t, 2, "--hwid and --tag are required", fx.gw("upload", img)...)
 
-	out = mustPKICLI(t, fx.gw("wave", "init", "w1002", "--tag", "main", "--version", "1002", "--max-per-minute", "100", "--abort", "failed:10:50", "--timeout", "30m")...)
+	out = mustCLI(t, fx.gw("wave", "init", "w1002", "--tag", "main", "--version", "1002", "--max-per-minute", "100", "--abort", "failed:10:50", "--timeout", "30m")...)
 	if out != "wave w1002: tag main, version 1002, targets MIMXRT1060-EVK-v1002\n" {
 		t.Errorf("wave init printed %q", out)
 	}
-	wantGatewayRefusal(t, 2, `--abort "failed:x:1": PERCENT is a number`, fx.gw("wave", "init", "w2", "--tag", "main", "--version", "1002", "--abort", "failed:x:1")...)
-	wantGatewayRefusal(t, 1, "no CI target of version 9 carries tag main", fx.gw("wave", "init", "w9", "--tag", "main", "--version", "9")...)
+	wantRefusal(t, 2, `--abort "failed:x:1": PERCENT is a number`, fx.gw("wave", "init", "w2", "--tag", "main", "--version", "1002", "--abort", "failed:x:1")...)
+	wantRefusal(t, 1, "no CI target of version 9 carries tag main", fx.gw("wave", "init", "w9", "--tag", "main", "--version", "9")...)
 
-	out = mustPKICLI(t, fx.gw("wave", "rollout", "w1002", "--limit", "1", "--dry-run", "--print-uuids")...)
+	out = mustCLI(t, fx.gw("wave", "rollout", "w1002", "--limit", "1", "--dry-run", "--print-uuids")...)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 2 || lines[0] != "wave w1002: would add 1 devices" || !strings.HasPrefix(lines[1], "0A1B2C3D-") {
 		t.Errorf("dry run printed %q", out)
 	}
-	out = mustPKICLI(t, fx.gw("wave", "rollout", "w1002", "--percent", "100")...)
+	out = mustCLI(t, fx.gw("wave", "rollout", "w1002", "--percent", "100")...)
 	if out != "wave w1002: added 2 devices\n" {
 		t.Errorf("rollout printed %q", out)
 	}
-	wantGatewayRefusal(t, 1, "404", fx.gw("wave", "rollout", "nope", "--limit", "1")...)
+	wantRefusal(t, 1, "404", fx.gw("wave", "rollout", "nope", "--limit", "1")...)
 
-	out = mustPKICLI(t, fx.gw("status", "--json")...)
+	out = mustCLI(t, fx.gw("status", "--json")...)
 	var st gateway.StatusResponse
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatalf("status --json: %v\n%s", err, out)
@@ -180,25 +173,25 @@ func TestGatewayCLIUploadWaveStatus(t *testing.T) {
 	if st.Devices != 2 || len(st.Waves) != 1 || st.Waves[0].Wave.Name != "w1002" || st.Waves[0].Total != 2 {
 		t.Errorf("status: %+v", st)
 	}
-	out = mustPKICLI(t, fx.gw("status")...)
+	out = mustCLI(t, fx.gw("status")...)
 	if !strings.HasPrefix(out, "2 devices\n") || !strings.Contains(out, "wave w1002 (active, v1002)") {
 		t.Errorf("status printed:\n%s", out)
 	}
 
-	out = mustPKICLI(t, fx.gw("wave", "complete", "w1002")...)
+	out = mustCLI(t, fx.gw("wave", "complete", "w1002")...)
 	if out != "wave w1002: "+string(rollout.WaveComplete)+"\n" {
 		t.Errorf("complete printed %q", out)
 	}
-	wantGatewayRefusal(t, 1, "409", fx.gw("wave", "cancel", "w1002")...)
-	out = mustPKICLI(t, fx.gw("wave", "list")...)
+	wantRefusal(t, 1, "409", fx.gw("wave", "cancel", "w1002")...)
+	out = mustCLI(t, fx.gw("wave", "list")...)
 	if !strings.Contains(out, "w1002") || !strings.Contains(out, string(rollout.WaveComplete)) {
 		t.Errorf("wave list printed:\n%s", out)
 	}
 
 	// Device commands take the UUID in any case, as the config command does.
-	mustPKICLI(t, fx.gw("device", "group", strings.ToLower(fx.devices[0]), "lab")...)
-	mustPKICLI(t, fx.gw("device", "delete", fx.devices[1])...)
-	out = mustPKICLI(t, fx.gw("device", "list")...)
+	mustCLI(t, fx.gw("device", "group", strings.ToLower(fx.devices[0]), "lab")...)
+	mustCLI(t, fx.gw("device", "delete", fx.devices[1])...)
+	out = mustCLI(t, fx.gw("device", "list")...)
 	var devs []map[string]any
 	if err := json.Unmarshal([]byte(out), &devs); err != nil || len(devs) != 2 {
 		t.Fatalf("device list: %v\n%s", err, out)
@@ -206,50 +199,50 @@ func TestGatewayCLIUploadWaveStatus(t *testing.T) {
 	if devs[0]["Group"] != "lab" && devs[0]["group"] != "lab" {
 		t.Errorf("device 0 not in group lab: %v", devs[0])
 	}
-	wantGatewayRefusal(t, 1, "unknown device", fx.gw("device", "delete", "0A1B2C3D-0000-4000-8000-0000000000FF")...)
+	wantRefusal(t, 1, "unknown device", fx.gw("device", "delete", "0A1B2C3D-0000-4000-8000-0000000000FF")...)
 }
 
 func TestGatewayCLIBadFlags(t *testing.T) {
 	dir := t.TempDir()
 	pkiDir := filepath.Join(dir, "pki")
-	mustPKICLI(t, "pki", "init", "--dir", pkiDir)
+	mustCLI(t, "pki", "init", "--dir", pkiDir)
 	key := filepath.Join(dir, "k.pem")
-	mustPKICLI(t, "image", "keygen", "-k", key, "-t", "ed25519")
+	mustCLI(t, "image", "keygen", "-k", key, "-t", "ed25519")
 	data := filepath.Join(dir, "gw")
 
-	wantGatewayRefusal(t, 2, "--data DIR is required", "gateway", "serve", "--pki", pkiDir)
-	wantGatewayRefusal(t, 2, "no --image-key", "gateway", "serve", "--data", data, "--pki", pkiDir)
-	wantGatewayRefusal(t, 2, "--image-key", "gateway", "serve", "--data", data, "--pki", pkiDir, "--image-key", filepath.Join(dir, "missing.pem"))
-	wantGatewayRefusal(t, 2, `--log-format "xml"`, "gateway", "serve", "--data", data, "--pki", pkiDir, "--image-key", key, "--log-format", "xml")
-	wantGatewayRefusal(t, 2, `--log-level "loud"`, "gateway", "serve", "--data", data, "--pki", pkiDir, "--image-key", key, "--log-level", "loud")
-	wantGatewayRefusal(t, 1, "fleetsim pki init", "gateway", "serve", "--data", data, "--pki", filepath.Join(dir, "nopki"), "--image-key", key)
-	wantGatewayRefusal(t, 2, "unknown flag", "gateway", "serve", "--data", data, "--bogus")
+	wantRefusal(t, 2, "--data DIR is required", "gateway", "serve", "--pki", pkiDir)
+	wantRefusal(t, 2, "no --image-key", "gateway", "serve", "--data", data, "--pki", pkiDir)
+	wantRefusal(t, 2, "--image-key", "gateway", "serve", "--data", data, "--pki", pkiDir, "--image-key", filepath.Join(dir, "missing.pem"))
+	wantRefusal(t, 2, `--log-format "xml"`, "gateway", "serve", "--data", data, "--pki", pkiDir, "--image-key", key, "--log-format", "xml")
+	wantRefusal(t, 2, `--log-level "loud"`, "gateway", "serve", "--data", data, "--pki", pkiDir, "--image-key", key, "--log-level", "loud")
+	wantRefusal(t, 1, "fleetsim pki init", "gateway", "serve", "--data", data, "--pki", filepath.Join(dir, "nopki"), "--image-key", key)
+	wantRefusal(t, 2, "unknown flag", "gateway", "serve", "--data", data, "--bogus")
 	// A listener that cannot be bound: one line, exit 1, nothing left open.
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	wantGatewayRefusal(t, 1, "device listener", "gateway", "serve", "--data", data, "--pki", pkiDir, "--image-key", key,
+	wantRefusal(t, 1, "device listener", "gateway", "serve", "--data", data, "--pki", pkiDir, "--image-key", key,
 		"--listen", busy.Addr().String(), "--h3", "", "--admin-listen", "", "--no-sync")
-	wantGatewayRefusal(t, 1, "admin listener", "gateway", "serve", "--data", data, "--pki", pkiDir, "--image-key", key,
+	wantRefusal(t, 1, "admin listener", "gateway", "serve", "--data", data, "--pki", pkiDir, "--image-key", key,
 		"--listen", "127.0.0.1:0", "--h3", "", "--admin-listen", busy.Addr().String(), "--no-sync")
 
 	// Client commands: a bad --admin URL, a missing PKI directory, a
 	// gateway that is not there.
-	wantGatewayRefusal(t, 2, "an https:// URL", "gateway", "status", "--pki", pkiDir, "--admin", "http://127.0.0.1:1")
-	wantGatewayRefusal(t, 1, "reading the PKI directory", "gateway", "status", "--pki", filepath.Join(dir, "nopki"))
+	wantRefusal(t, 2, "an https:// URL", "gateway", "status", "--pki", pkiDir, "--admin", "http://127.0.0.1:1")
+	wantRefusal(t, 1, "reading the PKI directory", "gateway", "status", "--pki", filepath.Join(dir, "nopki"))
 	gone, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	gone.Close()
-	wantGatewayRefusal(t, 1, "admin API", "gateway", "status", "--pki", pkiDir, "--admin", "https://"+gone.Addr().String())
-	wantGatewayRefusal(t, 2, "NAME=VALUE", "gateway", "config", "--pki", pkiDir, "--admin", "https://127.0.0.1:1", "novalue")
-	wantGatewayRefusal(t, 2, "accepts 1 arg", "gateway", "upload", "--pki", pkiDir)
+	wantRefusal(t, 1, "admin API", "gateway", "status", "--pki", pkiDir, "--admin", "https://"+gone.Addr().String())
+	wantRefusal(t, 2, "NAME=VALUE", "gateway", "config", "--pki", pkiDir, "--admin", "https://127.0.0.1:1", "novalue")
+	wantRefusal(t, 2, "accepts 1 arg", "gateway", "upload", "--pki", pkiDir)
 
 	for _, sub := range [][]string{{"serve"}, {"upload"}, {"tag"}, {"wave"}, {"wave", "init"}, {"wave", "rollout"}, {"wave", "complete"}, {"wave", "cancel"}, {"wave", "list"}, {"status"}, {"device"}, {"config"}} {
-		code, out, _ := pkiCLI(t, append(append([]string{"gateway"}, sub...), "--help")...)
+		code, out, _ := runCLI(t, append(append([]string{"gateway"}, sub...), "--help")...)
 		if code != 0 || !strings.Contains(out, "Usage:") {
 			t.Errorf("gateway %v --help: exit %d\n%s", sub, code, out)
 		}

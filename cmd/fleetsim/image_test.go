@@ -18,11 +18,39 @@ const vectors = "../../devicemodel/mcuboot/image/testdata/imgtool"
 func vec(name string) string { return filepath.Join(vectors, name) }
 
 // runCLI runs fleetsim with args and returns exit code, stdout and stderr.
+// A stack trace on stderr fails the test whatever the exit code.
 func runCLI(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	code := run(args, &out, &errOut)
+	if strings.Contains(errOut.String(), "goroutine ") || strings.Contains(errOut.String(), "panic") {
+		t.Fatalf("%v: stack trace on stderr:\n%s", args, errOut.String())
+	}
 	return code, out.String(), errOut.String()
+}
+
+// mustCLI runs fleetsim and fails the test unless it exits 0.
+func mustCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	code, out, errs := runCLI(t, args...)
+	if code != 0 {
+		t.Fatalf("%v: exit %d\nstdout: %s\nstderr: %s", args, code, out, errs)
+	}
+	return out
+}
+
+// wantRefusal runs fleetsim and checks the exit code and a single
+// "fleetsim: ..." line on stderr containing want.
+func wantRefusal(t *testing.T, code int, want string, args ...string) {
+	t.Helper()
+	got, _, errs := runCLI(t, args...)
+	if got != code {
+		t.Errorf("%v: exit %d, want %d (stderr %q)", args, got, code, errs)
+	}
+	line := strings.TrimSuffix(errs, "\n")
+	if strings.Contains(line, "\n") || !strings.HasPrefix(line, "fleetsim: ") || !strings.Contains(line, want) {
+		t.Errorf("%v: stderr %q, want one line \"fleetsim: ...%s...\"", args, errs, want)
+	}
 }
 
 // wantFail checks the exit code and that stderr is one "fleetsim: " line

@@ -13,45 +13,11 @@ import (
 	"github.com/fleetsim/fleetsim/internal/pki"
 )
 
-// pkiCLI runs fleetsim with args and returns the exit code, stdout and stderr.
-func pkiCLI(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	code := run(args, &out, &errb)
-	if strings.Contains(errb.String(), "goroutine ") || strings.Contains(errb.String(), "panic") {
-		t.Fatalf("%v: stack trace on stderr:\n%s", args, errb.String())
-	}
-	return code, out.String(), errb.String()
-}
-
-func mustPKICLI(t *testing.T, args ...string) string {
-	t.Helper()
-	code, out, errs := pkiCLI(t, args...)
-	if code != 0 {
-		t.Fatalf("%v: exit %d\nstdout: %s\nstderr: %s", args, code, out, errs)
-	}
-	return out
-}
-
-// wantPKIRefusal checks the exit code and one "fleetsim: ..." line on stderr
-// containing want.
-func wantPKIRefusal(t *testing.T, code int, want string, args ...string) {
-	t.Helper()
-	got, _, errs := pkiCLI(t, args...)
-	if got != code {
-		t.Errorf("%v: exit %d, want %d (stderr %q)", args, got, code, errs)
-	}
-	line := strings.TrimSuffix(errs, "\n")
-	if strings.Contains(line, "\n") || !strings.HasPrefix(line, "fleetsim: ") || !strings.Contains(line, want) {
-		t.Errorf("%v: stderr %q, want one line \"fleetsim: ...%s...\"", args, errs, want)
-	}
-}
-
 const pkiNow = "2026-11-21T09:00:00Z"
 
 func TestPKIInitAndIssue(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "pki")
-	out := mustPKICLI(t, "pki", "init", "--dir", dir, "--factory", "acme", "--host", "GW.acme.example,10.0.0.9", "--host", "ostree.acme.example", "--host", "localhost", "--now", pkiNow)
+	out := mustCLI(t, "pki", "init", "--dir", dir, "--factory", "acme", "--host", "GW.acme.example,10.0.0.9", "--host", "ostree.acme.example", "--host", "localhost", "--now", pkiNow)
 	if out != `created factory CA "acme" in `+dir+" (gateway hosts: localhost, gw.acme.example, ostree.acme.example, 127.0.0.1, ::1, 10.0.0.9)\n" {
 		t.Errorf("init printed %q", out)
 	}
@@ -72,13 +38,13 @@ func TestPKIInitAndIssue(t *testing.T) {
 		}
 	}
 
-	out = mustPKICLI(t, "pki", "issue", "--pki", dir, "--count", "5", "--production", "--seed", "3", "--now", pkiNow)
+	out = mustCLI(t, "pki", "issue", "--pki", dir, "--count", "5", "--production", "--seed", "3", "--now", pkiNow)
 	devices := filepath.Join(dir, "devices")
 	if !regexp.MustCompile(`^issued 5 production devices in [0-9.]+s \([0-9]+/s\) to ` + regexp.QuoteMeta(devices) + "\n$").MatchString(out) {
 		t.Errorf("issue printed %q", out)
 	}
 	other := filepath.Join(t.TempDir(), "fleet")
-	mustPKICLI(t, "pki", "issue", "--pki", dir, "--count", "2", "--out", other, "--workers", "1")
+	mustCLI(t, "pki", "issue", "--pki", dir, "--count", "2", "--out", other, "--workers", "1")
 
 	index, err := os.ReadFile(filepath.Join(devices, "index.txt"))
 	if err != nil {
@@ -113,7 +79,7 @@ func TestPKIInitAndIssue(t *testing.T) {
 
 	// The same seed on a fresh PKI directory's CA gives the same devices.
 	again := filepath.Join(t.TempDir(), "again")
-	mustPKICLI(t, "pki", "issue", "--pki", dir, "--count", "5", "--production", "--seed", "3", "--now", pkiNow, "--out", again)
+	mustCLI(t, "pki", "issue", "--pki", dir, "--count", "5", "--production", "--seed", "3", "--now", pkiNow, "--out", again)
 	b, _ := os.ReadFile(filepath.Join(again, "index.txt"))
 	if !bytes.Equal(b, index) {
 		t.Errorf("the same seed gave index %q, want %q", b, index)
@@ -127,48 +93,48 @@ func TestPKIInitAndIssue(t *testing.T) {
 
 func TestPKIErrors(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "pki")
-	mustPKICLI(t, "pki", "init", "--dir", dir, "--now", pkiNow)
+	mustCLI(t, "pki", "init", "--dir", dir, "--now", pkiNow)
 	caKey, _ := os.ReadFile(filepath.Join(dir, "ca.key"))
 
-	wantPKIRefusal(t, 1, "already holds a factory CA", "pki", "init", "--dir", dir)
+	wantRefusal(t, 1, "already holds a factory CA", "pki", "init", "--dir", dir)
 	if b, _ := os.ReadFile(filepath.Join(dir, "ca.key")); !bytes.Equal(b, caKey) {
 		t.Error("a refused init changed ca.key")
 	}
-	wantPKIRefusal(t, 2, "--dir DIR is required", "pki", "init")
-	wantPKIRefusal(t, 2, `--factory "admin"`, "pki", "init", "--dir", t.TempDir(), "--factory", "admin")
-	wantPKIRefusal(t, 2, `--factory "a b"`, "pki", "init", "--dir", t.TempDir(), "--factory", "a b")
-	wantPKIRefusal(t, 2, "--host", "pki", "init", "--dir", t.TempDir(), "--host", "bad host")
-	wantPKIRefusal(t, 2, "--now", "pki", "init", "--dir", t.TempDir(), "--now", "yesterday")
-	wantPKIRefusal(t, 2, "unknown flag", "pki", "init", "--dir", t.TempDir(), "--bogus")
+	wantRefusal(t, 2, "--dir DIR is required", "pki", "init")
+	wantRefusal(t, 2, `--factory "admin"`, "pki", "init", "--dir", t.TempDir(), "--factory", "admin")
+	wantRefusal(t, 2, `--factory "a b"`, "pki", "init", "--dir", t.TempDir(), "--factory", "a b")
+	wantRefusal(t, 2, "--host", "pki", "init", "--dir", t.TempDir(), "--host", "bad host")
+	wantRefusal(t, 2, "--now", "pki", "init", "--dir", t.TempDir(), "--now", "yesterday")
+	wantRefusal(t, 2, "unknown flag", "pki", "init", "--dir", t.TempDir(), "--bogus")
 
-	wantPKIRefusal(t, 2, "--pki DIR is required", "pki", "issue", "--count", "1")
-	wantPKIRefusal(t, 2, "--count 0", "pki", "issue", "--pki", dir)
-	wantPKIRefusal(t, 2, "--count -3", "pki", "issue", "--pki", dir, "--count", "-3")
-	wantPKIRefusal(t, 2, "invalid argument", "pki", "issue", "--pki", dir, "--count", "many")
-	wantPKIRefusal(t, 2, "--workers -1", "pki", "issue", "--pki", dir, "--count", "1", "--workers", "-1")
-	wantPKIRefusal(t, 2, "invalid argument", "pki", "issue", "--pki", dir, "--count", "1", "--seed", "-1")
+	wantRefusal(t, 2, "--pki DIR is required", "pki", "issue", "--count", "1")
+	wantRefusal(t, 2, "--count 0", "pki", "issue", "--pki", dir)
+	wantRefusal(t, 2, "--count -3", "pki", "issue", "--pki", dir, "--count", "-3")
+	wantRefusal(t, 2, "invalid argument", "pki", "issue", "--pki", dir, "--count", "many")
+	wantRefusal(t, 2, "--workers -1", "pki", "issue", "--pki", dir, "--count", "1", "--workers", "-1")
+	wantRefusal(t, 2, "invalid argument", "pki", "issue", "--pki", dir, "--count", "1", "--seed", "-1")
 	empty := t.TempDir()
-	wantPKIRefusal(t, 1, "holds no factory CA", "pki", "issue", "--pki", empty, "--count", "1")
+	wantRefusal(t, 1, "holds no factory CA", "pki", "issue", "--pki", empty, "--count", "1")
 
 	broken := t.TempDir()
-	mustPKICLI(t, "pki", "init", "--dir", broken)
+	mustCLI(t, "pki", "init", "--dir", broken)
 	os.WriteFile(filepath.Join(broken, "ca.key"), []byte("not a key"), 0o600)
-	wantPKIRefusal(t, 1, "corrupt", "pki", "issue", "--pki", broken, "--count", "1")
+	wantRefusal(t, 1, "corrupt", "pki", "issue", "--pki", broken, "--count", "1")
 
 	// A device file in the way is never overwritten.
 	first := filepath.Join(t.TempDir(), "first")
-	mustPKICLI(t, "pki", "issue", "--pki", dir, "--count", "1", "--seed", "9", "--out", first)
+	mustCLI(t, "pki", "issue", "--pki", dir, "--count", "1", "--seed", "9", "--out", first)
 	idx, _ := os.ReadFile(filepath.Join(first, "index.txt"))
 	uuid, _, _ := strings.Cut(string(idx), " ")
 	blocked := t.TempDir()
 	os.WriteFile(filepath.Join(blocked, uuid+".pem"), []byte("mine"), 0o600)
-	wantPKIRefusal(t, 1, "0 of 1 devices issued", "pki", "issue", "--pki", dir, "--count", "1", "--seed", "9", "--out", blocked)
+	wantRefusal(t, 1, "0 of 1 devices issued", "pki", "issue", "--pki", dir, "--count", "1", "--seed", "9", "--out", blocked)
 	if b, _ := os.ReadFile(filepath.Join(blocked, uuid+".pem")); string(b) != "mine" {
 		t.Error("issue overwrote an existing device file")
 	}
 
 	for _, args := range [][]string{{"pki", "--help"}, {"pki", "init", "--help"}, {"pki", "issue", "--help"}} {
-		if out := mustPKICLI(t, args...); !strings.Contains(out, "Usage:") {
+		if out := mustCLI(t, args...); !strings.Contains(out, "Usage:") {
 			t.Errorf("%v: no usage text", args)
 		}
 	}

@@ -71,7 +71,7 @@ func (s *tufServer) addImage(t *testing.T, now time.Time, version string, img []
 
 func runTUFCLI(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	code, out, errs := repoCLI(t, args...)
+	code, out, errs := runCLI(t, args...)
 	return code, out + errs
 }
 

@@ -14,41 +14,6 @@ import (
 	"github.com/fleetsim/fleetsim/gateway/tufrepo"
 )
 
-// repoCLI runs fleetsim with args and returns the exit code, stdout and stderr.
-func repoCLI(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	code := run(args, &out, &errb)
-	if strings.Contains(errb.String(), "goroutine ") || strings.Contains(errb.String(), "panic") {
-		t.Fatalf("%v: stack trace on stderr:\n%s", args, errb.String())
-	}
-	return code, out.String(), errb.String()
-}
-
-// mustRepoCLI runs fleetsim and fails the test unless it exits 0.
-func mustRepoCLI(t *testing.T, args ...string) string {
-	t.Helper()
-	code, out, errs := repoCLI(t, args...)
-	if code != 0 {
-		t.Fatalf("%v: exit %d\nstdout: %s\nstderr: %s", args, code, out, errs)
-	}
-	return out
-}
-
-// wantRepoRefusal runs fleetsim and checks the exit code and a single
-// "fleetsim: ..." line on stderr containing want.
-func wantRepoRefusal(t *testing.T, code int, want string, args ...string) {
-	t.Helper()
-	got, _, errs := repoCLI(t, args...)
-	if got != code {
-		t.Errorf("%v: exit %d, want %d (stderr %q)", args, got, code, errs)
-	}
-	line := strings.TrimSuffix(errs, "\n")
-	if strings.Contains(line, "\n") || !strings.HasPrefix(line, "fleetsim: ") || !strings.Contains(line, want) {
-		t.Errorf("%v: stderr %q, want one line \"fleetsim: ...%s...\"", args, errs, want)
-	}
-}
-
 func repoRFC3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // repoRootVersionIn reads the version of a root.json file.
@@ -84,7 +49,7 @@ func TestTUFRepoEndToEnd(t *testing.T) {
 		return append([]string{"tuf-repo"}, append(args, "--repo", repo, "--now", repoRFC3339(now))...)
 	}
 
-	mustRepoCLI(t, r("init", "--offline-root", "--root-key-out", rootKey, "--tag", "devel", "--tag", "prod")...)
+	mustCLI(t, r("init", "--offline-root", "--root-key-out", rootKey, "--tag", "devel", "--tag", "prod")...)
 	imgA := bytes.Repeat([]byte("devel firmware 1001 "), 300)
 	imgB := bytes.Repeat([]byte("prod firmware 7 "), 200)
 	for name, data := range map[string][]byte{"a.bin": imgA, "b.bin": imgB} {
@@ -92,12 +57,12 @@ func TestTUFRepoEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	out := mustRepoCLI(t, r("add-target", "--hwid", "MIMXRT1060-EVK", "--version", "1001", "--tag", "devel", "--images", images, filepath.Join(dir, "a.bin"))...)
+	out := mustCLI(t, r("add-target", "--hwid", "MIMXRT1060-EVK", "--version", "1001", "--tag", "devel", "--images", images, filepath.Join(dir, "a.bin"))...)
 	if !strings.HasPrefix(out, "MIMXRT1060-EVK-v1001 6000 ") {
 		t.Errorf("add-target printed %q", out)
 	}
-	mustRepoCLI(t, r("add-target", "--hwid", "MIMXRT1060-EVK", "--version", "7", "--tag", "prod", "--images", images, filepath.Join(dir, "b.bin"))...)
-	mustRepoCLI(t, r("export", "--tag", "devel", "--images", images, "--out", www)...)
+	mustCLI(t, r("add-target", "--hwid", "MIMXRT1060-EVK", "--version", "7", "--tag", "prod", "--images", images, filepath.Join(dir, "b.bin"))...)
+	mustCLI(t, r("export", "--tag", "devel", "--images", images, "--out", www)...)
 
 	// Exactly the files a devel device fetches: prod's image is not there.
 	var got []string
@@ -124,32 +89,32 @@ func TestTUFRepoEndToEnd(t *testing.T) {
 		return append(client, "--target-name", name, "--target-base-url", srv.URL+"/targets/", "--target-dir", td, "download")
 	}
 	// The device is provisioned with 1.root.json as the export serves it.
-	mustRepoCLI(t, "tuf-client", "--metadata-dir", md, "init", filepath.Join(www, "1.root.json"))
-	mustRepoCLI(t, append(client, "refresh")...)
-	mustRepoCLI(t, download("MIMXRT1060-EVK-v1001")...)
+	mustCLI(t, "tuf-client", "--metadata-dir", md, "init", filepath.Join(www, "1.root.json"))
+	mustCLI(t, append(client, "refresh")...)
+	mustCLI(t, download("MIMXRT1060-EVK-v1001")...)
 	if data, err := os.ReadFile(filepath.Join(td, "MIMXRT1060-EVK-v1001")); err != nil || !bytes.Equal(data, imgA) {
 		t.Fatalf("downloaded image differs from the published one (%v)", err)
 	}
 	// prod's target is not in devel's view.
-	if code, _, errs := repoCLI(t, download("MIMXRT1060-EVK-v7")...); code != 1 {
+	if code, _, errs := runCLI(t, download("MIMXRT1060-EVK-v7")...); code != 1 {
 		t.Errorf("downloading another tag's target: exit %d (%s), want 1", code, errs)
 	}
 
 	// Rotating the targets key signs root v2, which needs the offline key.
-	wantRepoRefusal(t, 1, "--root-key", r("rotate", "--role", "targets")...)
-	mustRepoCLI(t, r("rotate", "--role", "targets", "--root-key", rootKey)...)
+	wantRefusal(t, 1, "--root-key", r("rotate", "--role", "targets")...)
+	mustCLI(t, r("rotate", "--role", "targets", "--root-key", rootKey)...)
 	imgC := bytes.Repeat([]byte("devel firmware 1002 "), 310)
 	if err := os.WriteFile(filepath.Join(dir, "c.bin"), imgC, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	mustRepoCLI(t, r("add-target", "--hwid", "MIMXRT1060-EVK", "--version", "1002", "--tag", "devel", "--images", images, filepath.Join(dir, "c.bin"))...)
-	mustRepoCLI(t, r("export", "--tag", "devel", "--images", images, "--out", www)...)
-	mustRepoCLI(t, append(client, "refresh")...)
+	mustCLI(t, r("add-target", "--hwid", "MIMXRT1060-EVK", "--version", "1002", "--tag", "devel", "--images", images, filepath.Join(dir, "c.bin"))...)
+	mustCLI(t, r("export", "--tag", "devel", "--images", images, "--out", www)...)
+	mustCLI(t, append(client, "refresh")...)
 	if v := repoRootVersionIn(t, filepath.Join(md, "root.json")); v != 2 {
 		t.Errorf("after the targets rotation the client trusts root v%d, want 2", v)
 	}
 	// 1002 is signed only by the new targets key: the client accepts it.
-	mustRepoCLI(t, download("MIMXRT1060-EVK-v1002")...)
+	mustCLI(t, download("MIMXRT1060-EVK-v1002")...)
 	if data, err := os.ReadFile(filepath.Join(td, "MIMXRT1060-EVK-v1002")); err != nil || !bytes.Equal(data, imgC) {
 		t.Fatalf("image signed after the rotation differs (%v)", err)
 	}
@@ -157,30 +122,30 @@ func TestTUFRepoEndToEnd(t *testing.T) {
 	// A root rotation: v3 signed by the old and the new root key; the old
 	// key can sign nothing afterwards.
 	newRoot := filepath.Join(dir, "root2.pem")
-	mustRepoCLI(t, r("rotate", "--role", "root", "--root-key", rootKey, "--key-out", newRoot)...)
-	mustRepoCLI(t, r("export", "--tag", "devel", "--images", images, "--out", www)...)
-	mustRepoCLI(t, append(client, "refresh")...)
+	mustCLI(t, r("rotate", "--role", "root", "--root-key", rootKey, "--key-out", newRoot)...)
+	mustCLI(t, r("export", "--tag", "devel", "--images", images, "--out", www)...)
+	mustCLI(t, append(client, "refresh")...)
 	if v := repoRootVersionIn(t, filepath.Join(md, "root.json")); v != 3 {
 		t.Errorf("after the root rotation the client trusts root v%d, want 3", v)
 	}
-	wantRepoRefusal(t, 1, "not a root key", r("rotate", "--role", "snapshot", "--root-key", rootKey)...)
-	mustRepoCLI(t, r("rotate", "--role", "snapshot", "--root-key", newRoot)...)
-	mustRepoCLI(t, r("export", "--tag", "devel", "--images", images, "--out", www)...)
-	mustRepoCLI(t, append(client, "refresh")...)
+	wantRefusal(t, 1, "not a root key", r("rotate", "--role", "snapshot", "--root-key", rootKey)...)
+	mustCLI(t, r("rotate", "--role", "snapshot", "--root-key", newRoot)...)
+	mustCLI(t, r("export", "--tag", "devel", "--images", images, "--out", www)...)
+	mustCLI(t, append(client, "refresh")...)
 
 	// A timestamp signed two days ago has expired a day ago: the export is
 	// served, and the client refuses it as a freeze attack.
 	stale := append([]string{"tuf-repo"}, "resign", "--repo", repo, "--now", repoRFC3339(now.Add(-48*time.Hour)))
-	mustRepoCLI(t, stale...)
-	mustRepoCLI(t, r("export", "--tag", "devel", "--images", images, "--out", www)...)
-	code, _, errs := repoCLI(t, append(client, "refresh")...)
+	mustCLI(t, stale...)
+	mustCLI(t, r("export", "--tag", "devel", "--images", images, "--out", www)...)
+	code, _, errs := runCLI(t, append(client, "refresh")...)
 	if code != 1 || !strings.Contains(errs, "expired") || !strings.Contains(errs, "timestamp") {
 		t.Errorf("refresh of an expired timestamp: exit %d, stderr %q; want exit 1 naming the expired timestamp", code, errs)
 	}
 	// Renewal repairs it.
-	mustRepoCLI(t, r("renew")...)
-	mustRepoCLI(t, r("export", "--tag", "devel", "--images", images, "--out", www)...)
-	mustRepoCLI(t, append(client, "refresh")...)
+	mustCLI(t, r("renew")...)
+	mustCLI(t, r("export", "--tag", "devel", "--images", images, "--out", www)...)
+	mustCLI(t, append(client, "refresh")...)
 }
 
 // TestTUFRepoErrors checks each kind of bad input and refused operation:
@@ -194,15 +159,15 @@ func TestTUFRepoErrors(t *testing.T) {
 	if err := os.WriteFile(img, []byte("firmware"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	mustRepoCLI(t, "tuf-repo", "init", "--repo", repo, "--now", now, "--offline-root", "--root-key-out", rootKey, "--tag", "devel")
-	mustRepoCLI(t, "tuf-repo", "add-target", "--repo", repo, "--now", now, "--hwid", "EVK", "--version", "1", "--tag", "devel", img)
+	mustCLI(t, "tuf-repo", "init", "--repo", repo, "--now", now, "--offline-root", "--root-key-out", rootKey, "--tag", "devel")
+	mustCLI(t, "tuf-repo", "add-target", "--repo", repo, "--now", now, "--hwid", "EVK", "--version", "1", "--tag", "devel", img)
 	notKey := filepath.Join(dir, "notkey.pem")
 	os.WriteFile(notKey, []byte("not a key"), 0o600)
 	foreign := filepath.Join(dir, "foreign")
 	os.MkdirAll(foreign, 0o755)
 	os.WriteFile(filepath.Join(foreign, "notes.txt"), []byte("mine"), 0o644)
 	otherKey := filepath.Join(dir, "other.pem")
-	mustRepoCLI(t, "tuf-repo", "init", "--repo", filepath.Join(dir, "other"), "--offline-root", "--root-key-out", otherKey)
+	mustCLI(t, "tuf-repo", "init", "--repo", filepath.Join(dir, "other"), "--offline-root", "--root-key-out", otherKey)
 
 	for _, tc := range []struct {
 		name string
@@ -248,7 +213,7 @@ func TestTUFRepoErrors(t *testing.T) {
 			if !strings.Contains(strings.Join(tc.args, " "), "--now") {
 				args = append(args, "--now", now)
 			}
-			wantRepoRefusal(t, tc.code, tc.want, args...)
+			wantRefusal(t, tc.code, tc.want, args...)
 		})
 	}
 	// Refused operations changed nothing: still one target, root v1, and
@@ -268,7 +233,7 @@ func repoShowJSON(t *testing.T, repo, now, tag string) repoReport {
 	if tag != "" {
 		args = append(args, "--tag", tag)
 	}
-	out := mustRepoCLI(t, args...)
+	out := mustCLI(t, args...)
 	var rep repoReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("show --json: %v\n%s", err, out)
@@ -282,7 +247,7 @@ func TestTUFRepoInitOfflineRoot(t *testing.T) {
 	dir := t.TempDir()
 	repo, rootKey := filepath.Join(dir, "repo"), filepath.Join(dir, "keys", "root.pem")
 	os.MkdirAll(filepath.Dir(rootKey), 0o700)
-	out := mustRepoCLI(t, "tuf-repo", "init", "--repo", repo, "--now", "2026-11-21T09:00:00Z", "--offline-root", "--root-key-out", rootKey, "--key-type", "ecdsa-p256")
+	out := mustCLI(t, "tuf-repo", "init", "--repo", repo, "--now", "2026-11-21T09:00:00Z", "--offline-root", "--root-key-out", rootKey, "--key-type", "ecdsa-p256")
 	if !strings.Contains(out, "offline in "+rootKey) || !strings.Contains(out, "ecdsa-p256") {
 		t.Errorf("init printed %q", out)
 	}
@@ -304,7 +269,7 @@ func TestTUFRepoInitOfflineRoot(t *testing.T) {
 			t.Errorf("show reports the %s key as held=%t", ro.Role, held)
 		}
 	}
-	if text := mustRepoCLI(t, "tuf-repo", "show", "--repo", repo, "--now", "2026-11-21T09:00:00Z"); !strings.Contains(text, "ecdsa-p256 "+k.ID()+" offline") {
+	if text := mustCLI(t, "tuf-repo", "show", "--repo", repo, "--now", "2026-11-21T09:00:00Z"); !strings.Contains(text, "ecdsa-p256 "+k.ID()+" offline") {
 		t.Errorf("show does not mark the root key offline:\n%s", text)
 	}
 	// Nothing under the repository holds the private key.
@@ -322,30 +287,30 @@ func TestTUFRepoInitOfflineRoot(t *testing.T) {
 	// Due for renewal 200 days on (less than half of 365 days left):
 	// without the key renew warns and leaves root; with it root v2.
 	later := "2027-06-09T09:00:00Z"
-	code, out, errs := repoCLI(t, "tuf-repo", "renew", "--repo", repo, "--now", later)
+	code, out, errs := runCLI(t, "tuf-repo", "renew", "--repo", repo, "--now", later)
 	if code != 0 || !strings.Contains(errs, "warning: 1.root.json (root)") || !strings.Contains(errs, "--root-key") {
 		t.Errorf("renew without the root key: exit %d, stderr %q", code, errs)
 	}
 	if rep := repoShowJSON(t, repo, later, ""); rep.Root.Version != 1 {
 		t.Errorf("root renewed without its key: v%d", rep.Root.Version)
 	}
-	out = mustRepoCLI(t, "tuf-repo", "renew", "--repo", repo, "--now", later, "--root-key", rootKey)
+	out = mustCLI(t, "tuf-repo", "renew", "--repo", repo, "--now", later, "--root-key", rootKey)
 	if !strings.Contains(out, "root: v1 -> v2") {
 		t.Errorf("renew with the root key printed %q", out)
 	}
-	if out := mustRepoCLI(t, "tuf-repo", "renew", "--repo", repo, "--now", later); out != "nothing due\n" {
+	if out := mustCLI(t, "tuf-repo", "renew", "--repo", repo, "--now", later); out != "nothing due\n" {
 		t.Errorf("second renew printed %q, want nothing due", out)
 	}
 
 	// A repository that holds its root key renews root by itself.
 	held := filepath.Join(dir, "held")
-	mustRepoCLI(t, "tuf-repo", "init", "--repo", held, "--now", "2026-11-21T09:00:00Z")
-	if out := mustRepoCLI(t, "tuf-repo", "renew", "--repo", held, "--now", later); !strings.Contains(out, "root: v1 -> v2") {
+	mustCLI(t, "tuf-repo", "init", "--repo", held, "--now", "2026-11-21T09:00:00Z")
+	if out := mustCLI(t, "tuf-repo", "renew", "--repo", held, "--now", later); !strings.Contains(out, "root: v1 -> v2") {
 		t.Errorf("renew of a held root printed %q", out)
 	}
 	// And rotates root without --root-key, writing the new key out.
 	newKey := filepath.Join(dir, "root-new.pem")
-	out = mustRepoCLI(t, "tuf-repo", "rotate", "--repo", held, "--now", later, "--role", "root", "--key-out", newKey)
+	out = mustCLI(t, "tuf-repo", "rotate", "--repo", held, "--now", later, "--role", "root", "--key-out", newKey)
 	if !strings.Contains(out, "root v3: root threshold 1") || !strings.Contains(out, "written to "+newKey) {
 		t.Errorf("rotate root printed %q", out)
 	}
@@ -359,11 +324,11 @@ func TestTUFRepoShow(t *testing.T) {
 	now := "2026-11-21T09:00:00Z"
 	// A 1700-byte device buffer: root (1568 bytes) fits, eight targets
 	// make targets.json too large.
-	mustRepoCLI(t, "tuf-repo", "init", "--repo", repo, "--now", now, "--device-buffer", "1700", "--tag", "devel", "--tag", "empty")
+	mustCLI(t, "tuf-repo", "init", "--repo", repo, "--now", now, "--device-buffer", "1700", "--tag", "devel", "--tag", "empty")
 	for _, v := range []string{"1", "2", "3", "4", "5", "6", "7", "8"} {
 		img := filepath.Join(dir, v+".bin")
 		os.WriteFile(img, []byte("firmware "+v), 0o644)
-		mustRepoCLI(t, "tuf-repo", "add-target", "--repo", repo, "--now", now, "--hwid", "nrf52840dk", "--version", v, "--tag", "devel", img)
+		mustCLI(t, "tuf-repo", "add-target", "--repo", repo, "--now", now, "--hwid", "nrf52840dk", "--version", v, "--tag", "devel", img)
 	}
 	rep := repoShowJSON(t, repo, now, "")
 	if rep.DeviceBuffer != 1700 || rep.Root.Version != 1 || len(rep.Root.Roles) != 4 || len(rep.Tags) != 2 {
@@ -379,7 +344,7 @@ func TestTUFRepoShow(t *testing.T) {
 	if len(rep.Warnings) != 1 || rep.Warnings[0].Kind != "buffer-exceeded" || rep.Warnings[0].Tag != "devel" {
 		t.Errorf("warnings %+v, want devel's targets.json over the buffer", rep.Warnings)
 	}
-	text := mustRepoCLI(t, "tuf-repo", "show", "--repo", repo, "--now", now)
+	text := mustCLI(t, "tuf-repo", "show", "--repo", repo, "--now", now)
 	for _, want := range []string{"root v1", "targets (threshold 1)", "tag empty", "no targets", "TOO LARGE", "1 WARNINGS", "more than the 1700-byte device buffer", "target nrf52840dk-v8"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("show output lacks %q:\n%s", want, text)
@@ -394,16 +359,16 @@ func TestTUFRepoShow(t *testing.T) {
 		t.Errorf("warnings two days on: %+v", rep.Warnings)
 	}
 	// The other commands' output.
-	if out := mustRepoCLI(t, "tuf-repo", "resign", "--repo", repo, "--now", now, "--tag", "empty"); !strings.HasPrefix(out, "tag empty: timestamp v2 ") {
+	if out := mustCLI(t, "tuf-repo", "resign", "--repo", repo, "--now", now, "--tag", "empty"); !strings.HasPrefix(out, "tag empty: timestamp v2 ") {
 		t.Errorf("resign printed %q", out)
 	}
-	if out := mustRepoCLI(t, "tuf-repo", "resign", "--repo", repo, "--now", now, "--snapshot"); !strings.Contains(out, "tag devel: timestamp v10 ") || !strings.Contains(out, "snapshot v10 ") {
+	if out := mustCLI(t, "tuf-repo", "resign", "--repo", repo, "--now", now, "--snapshot"); !strings.Contains(out, "tag devel: timestamp v10 ") || !strings.Contains(out, "snapshot v10 ") {
 		t.Errorf("resign --snapshot printed %q", out)
 	}
-	if out := mustRepoCLI(t, "tuf-repo", "add-tag", "--repo", repo, "--now", now, "canary", "empty"); out != "added tag canary\ntag empty exists\n" {
+	if out := mustCLI(t, "tuf-repo", "add-tag", "--repo", repo, "--now", now, "canary", "empty"); out != "added tag canary\ntag empty exists\n" {
 		t.Errorf("add-tag printed %q", out)
 	}
-	if out := mustRepoCLI(t, "tuf-repo", "remove-target", "--repo", repo, "--now", now, "nrf52840dk-v1", "nrf52840dk-v2"); out != "removed nrf52840dk-v1\nremoved nrf52840dk-v2\n" {
+	if out := mustCLI(t, "tuf-repo", "remove-target", "--repo", repo, "--now", now, "nrf52840dk-v1", "nrf52840dk-v2"); out != "removed nrf52840dk-v1\nremoved nrf52840dk-v2\n" {
 		t.Errorf("remove-target printed %q", out)
 	}
 	if rep := repoShowJSON(t, repo, now, "devel"); len(rep.Tags[0].Targets) != 6 {
@@ -417,17 +382,17 @@ func TestTUFRepoExport(t *testing.T) {
 	dir := t.TempDir()
 	now := "2026-11-21T09:00:00Z"
 	repo, build, www := filepath.Join(dir, "repo"), filepath.Join(dir, "build"), filepath.Join(dir, "www")
-	mustRepoCLI(t, "tuf-repo", "init", "--repo", repo, "--now", now, "--consistent-snapshot")
+	mustCLI(t, "tuf-repo", "init", "--repo", repo, "--now", now, "--consistent-snapshot")
 	os.MkdirAll(build, 0o755)
 	// Images named as the build left them, not as targets.
 	for v, body := range map[string]string{"1": "image one", "2": "image two"} {
 		p := filepath.Join(build, "zephyr-"+v+".signed.bin")
 		os.WriteFile(p, []byte(body), 0o644)
-		mustRepoCLI(t, "tuf-repo", "add-target", "--repo", repo, "--now", now, "--hwid", "EVK", "--version", v, "--tag", "devel", p)
+		mustCLI(t, "tuf-repo", "add-target", "--repo", repo, "--now", now, "--hwid", "EVK", "--version", v, "--tag", "devel", p)
 	}
 	// A same-named file with the wrong content is looked past.
 	os.WriteFile(filepath.Join(build, "EVK-v1"), []byte("stale"), 0o644)
-	out := mustRepoCLI(t, "tuf-repo", "export", "--repo", repo, "--now", now, "--tag", "devel", "--images", build, "--out", www)
+	out := mustCLI(t, "tuf-repo", "export", "--repo", repo, "--now", now, "--tag", "devel", "--images", build, "--out", www)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if !strings.Contains(lines[len(lines)-1], "timestamp.json") {
 		t.Errorf("timestamp.json is not written last: %q", out)
@@ -446,10 +411,10 @@ func TestTUFRepoExport(t *testing.T) {
 	}
 	// A removed target disappears from a re-export, and so do versioned
 	// files that fell out of the history (three versions per role).
-	mustRepoCLI(t, "tuf-repo", "remove-target", "--repo", repo, "--now", now, "EVK-v2")
-	mustRepoCLI(t, "tuf-repo", "resign", "--repo", repo, "--now", now, "--snapshot")
-	mustRepoCLI(t, "tuf-repo", "resign", "--repo", repo, "--now", now, "--snapshot")
-	mustRepoCLI(t, "tuf-repo", "export", "--repo", repo, "--now", now, "--tag", "devel", "--images", build, "--out", www)
+	mustCLI(t, "tuf-repo", "remove-target", "--repo", repo, "--now", now, "EVK-v2")
+	mustCLI(t, "tuf-repo", "resign", "--repo", repo, "--now", now, "--snapshot")
+	mustCLI(t, "tuf-repo", "resign", "--repo", repo, "--now", now, "--snapshot")
+	mustCLI(t, "tuf-repo", "export", "--repo", repo, "--now", now, "--tag", "devel", "--images", build, "--out", www)
 	imgs, _ := os.ReadDir(filepath.Join(www, "targets"))
 	if len(imgs) != 1 || !strings.HasSuffix(imgs[0].Name(), ".EVK-v1") {
 		t.Errorf("after pruning the export holds %v", imgs)
@@ -468,7 +433,7 @@ func TestTUFRepoExport(t *testing.T) {
 			t.Errorf("temporary file %s left behind", e.Name())
 		}
 	}
-	out = mustRepoCLI(t, "tuf-repo", "export", "--repo", repo, "--now", now, "--tag", "devel", "--out", filepath.Join(dir, "meta"))
+	out = mustCLI(t, "tuf-repo", "export", "--repo", repo, "--now", now, "--tag", "devel", "--out", filepath.Join(dir, "meta"))
 	if !strings.Contains(out, "serve the 1 target images separately") {
 		t.Errorf("metadata-only export printed %q", out)
 	}
@@ -481,7 +446,7 @@ func TestTUFRepoHelp(t *testing.T) {
 		if sub != "" {
 			args = append(args, sub)
 		}
-		code, out, _ := repoCLI(t, append(args, "--help")...)
+		code, out, _ := runCLI(t, append(args, "--help")...)
 		if code != 0 || !strings.Contains(out, "Examples:") || !strings.Contains(out, "fleetsim tuf-repo "+sub) {
 			t.Errorf("%s --help: exit %d, %q", sub, code, out)
 		}
@@ -499,14 +464,14 @@ func TestTUFRepoRotateHeldRoot(t *testing.T) {
 	r := func(args ...string) []string {
 		return append([]string{"tuf-repo"}, append(args, "--repo", repo, "--now", repoRFC3339(now))...)
 	}
-	mustRepoCLI(t, r("init", "--tag", "devel")...)
-	mustRepoCLI(t, r("export", "--tag", "devel", "--out", www)...)
+	mustCLI(t, r("init", "--tag", "devel")...)
+	mustCLI(t, r("export", "--tag", "devel", "--out", www)...)
 	oldRoot := repoShowJSON(t, repo, repoRFC3339(now), "").Root.Roles[0].Keys[0]
 	if !oldRoot.Held {
 		t.Fatalf("init without --offline-root: root key %+v not held", oldRoot)
 	}
 
-	out := mustRepoCLI(t, r("rotate", "--role", "root")...)
+	out := mustCLI(t, r("rotate", "--role", "root")...)
 	rep := repoShowJSON(t, repo, repoRFC3339(now), "")
 	newRoot := rep.Root.Roles[0].Keys[0]
 	if rep.Root.Version != 2 || newRoot.ID == oldRoot.ID || !newRoot.Held {
@@ -524,13 +489,13 @@ func TestTUFRepoRotateHeldRoot(t *testing.T) {
 	}
 
 	// Root v3 is signed by the held new root key alone.
-	mustRepoCLI(t, r("rotate", "--role", "targets")...)
-	mustRepoCLI(t, r("export", "--tag", "devel", "--out", www)...)
+	mustCLI(t, r("rotate", "--role", "targets")...)
+	mustCLI(t, r("export", "--tag", "devel", "--out", www)...)
 	srv := httptest.NewServer(http.FileServer(http.Dir(www)))
 	defer srv.Close()
 	md := filepath.Join(dir, "device")
-	mustRepoCLI(t, "tuf-client", "--metadata-dir", md, "init", filepath.Join(www, "1.root.json"))
-	mustRepoCLI(t, "tuf-client", "--metadata-dir", md, "--metadata-url", srv.URL+"/", "refresh")
+	mustCLI(t, "tuf-client", "--metadata-dir", md, "init", filepath.Join(www, "1.root.json"))
+	mustCLI(t, "tuf-client", "--metadata-dir", md, "--metadata-url", srv.URL+"/", "refresh")
 	if v := repoRootVersionIn(t, filepath.Join(md, "root.json")); v != 3 {
 		t.Errorf("the device trusts root v%d, want 3", v)
 	}
@@ -541,10 +506,10 @@ func TestTUFRepoRotateHeldRoot(t *testing.T) {
 func TestTUFRepoCorrupt(t *testing.T) {
 	repo := filepath.Join(t.TempDir(), "repo")
 	now := "2026-11-21T09:00:00Z"
-	mustRepoCLI(t, "tuf-repo", "init", "--repo", repo, "--now", now, "--tag", "devel")
+	mustCLI(t, "tuf-repo", "init", "--repo", repo, "--now", now, "--tag", "devel")
 	if err := os.WriteFile(filepath.Join(repo, "manifest.json"), []byte(`{"format":1,"roots":["00"]}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	wantRepoRefusal(t, 1, "corrupt repository: 1.root.json: bad hash in manifest; restore the repository directory from a backup",
+	wantRefusal(t, 1, "corrupt repository: 1.root.json: bad hash in manifest; restore the repository directory from a backup",
 		"tuf-repo", "show", "--repo", repo, "--now", now)
 }
