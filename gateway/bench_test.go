@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fleetsim/fleetsim/gateway/firmware"
+	"github.com/fleetsim/fleetsim/internal/gatewaytest"
 	"github.com/fleetsim/fleetsim/internal/pki"
 )
 
@@ -27,8 +27,8 @@ type benchFleet struct {
 
 func newBenchFleet(b *testing.B, n int) *benchFleet {
 	b.Helper()
-	random := chacha{rand.NewChaCha8([32]byte{9})}
-	g, err := Open(b.TempDir(), Options{Clock: fixedClock{fuzzNow}, Random: random, AllowUnsigned: true, NoSync: true})
+	random := gatewaytest.Rand(9)
+	g, err := Open(b.TempDir(), Options{Clock: gatewaytest.NewClock(fuzzNow), Random: random, AllowUnsigned: true, NoSync: true})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/fleetsim/fleetsim/devicemodel/mcuboot/image"
 	"github.com/fleetsim/fleetsim/gateway"
 	"github.com/fleetsim/fleetsim/gateway/rollout"
+	"github.com/fleetsim/fleetsim/internal/gatewaytest"
 	"github.com/fleetsim/fleetsim/internal/pki"
 )
 
@@ -44,9 +45,9 @@ func TestGatewayChildProcess(t *testing.T) {
 	if dir == "" {
 		return
 	}
-	key, _ := image.GenerateKey(image.KeyEd25519, newSeeded(2))
+	key, _ := image.GenerateKey(image.KeyEd25519, gatewaytest.Rand(2))
 	g, err := gateway.Open(filepath.Join(dir, "data"), gateway.Options{
-		Clock: wallClock{}, Random: newSeeded(3), ImageKeys: []crypto.PublicKey{key.Public()},
+		Clock: wallClock{}, Random: gatewaytest.Rand(3), ImageKeys: []crypto.PublicKey{key.Public()},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
@@ -143,7 +144,7 @@ func (cc *crashClient) deviceClient(uuid string) *http.Client {
 	if c, ok := cc.device[uuid]; ok {
 		return c
 	}
-	cert, err := cc.ca.IssueDevice(pki.DeviceSpec{UUID: uuid, Production: true}, epoch, newSeeded(byte(len(cc.device)+20)))
+	cert, err := cc.ca.IssueDevice(pki.DeviceSpec{UUID: uuid, Production: true}, epoch, gatewaytest.Rand(byte(len(cc.device)+20)))
 	if err != nil {
 		cc.t.Fatal(err)
 	}
@@ -177,7 +178,7 @@ func eventBody(id, typ, corr string, version uint32, success bool) []byte {
 func TestGatewaySIGKILL(t *testing.T) {
 	dir := t.TempDir()
 	pkiDir := filepath.Join(dir, "pki")
-	if err := pki.Init(pkiDir, "crash-factory", nil, time.Now().Add(-time.Hour), newSeeded(5)); err != nil {
+	if err := pki.Init(pkiDir, "crash-factory", nil, time.Now().Add(-time.Hour), gatewaytest.Rand(5)); err != nil {
 		t.Fatal(err)
 	}
 	ca, err := pki.LoadCA(pkiDir)
@@ -190,11 +191,11 @@ func TestGatewaySIGKILL(t *testing.T) {
 		admin: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}}
 	cc.c = startChild(t, dir)
 
-	key, _ := image.GenerateKey(image.KeyEd25519, newSeeded(2))
+	key, _ := image.GenerateKey(image.KeyEd25519, gatewaytest.Rand(2))
 	if s := cc.adminDo("POST", "/v1/tags", gateway.TagRequest{Tag: "main"}, nil); s != 201 {
 		t.Fatalf("tag: %d", s)
 	}
-	if s := cc.adminDo("POST", "/v1/firmware?hwid=board&tags=main", signedImage(t, key, 1001, 10000), nil); s != 201 {
+	if s := cc.adminDo("POST", "/v1/firmware?hwid=board&tags=main", gatewaytest.SignedImage(t, key, 1001, 10000), nil); s != 201 {
 		t.Fatalf("upload: %d", s)
 	}
 	uuids := []string{

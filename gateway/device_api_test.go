@@ -13,6 +13,7 @@ import (
 
 	"github.com/fleetsim/fleetsim/gateway"
 	"github.com/fleetsim/fleetsim/gateway/store"
+	"github.com/fleetsim/fleetsim/internal/gatewaytest"
 	"github.com/fleetsim/fleetsim/internal/pki"
 )
 
@@ -24,9 +25,9 @@ const (
 // TestDeviceAPI drives every device endpoint over real mutual TLS on
 // loopback, over TCP and over HTTP/3.
 func TestDeviceAPI(t *testing.T) {
-	clock := &fakeClock{now: epoch}
+	clock := gatewaytest.NewClock(epoch)
 	h := newHarness(t, t.TempDir(), newCA(t), clock)
-	img := signedImage(t, h.imageKey, 1001, 40000)
+	img := gatewaytest.SignedImage(t, h.imageKey, 1001, 40000)
 	ti := h.upload(img, "board", "devel")
 	if ti.Name != "board-v1001" || ti.Length != int64(len(img)) {
 		t.Fatalf("target = %+v", ti)
@@ -163,7 +164,7 @@ func TestDeviceAPI(t *testing.T) {
 // TestDeviceIdentity: no certificate, a certificate of another CA, an admin
 // certificate, a changed key and a deleted device get no access.
 func TestDeviceIdentity(t *testing.T) {
-	clock := &fakeClock{now: epoch}
+	clock := gatewaytest.NewClock(epoch)
 	hc := newCA(t)
 	h := newHarness(t, t.TempDir(), hc, clock)
 
@@ -175,12 +176,12 @@ func TestDeviceIdentity(t *testing.T) {
 	}
 	// A device of another factory.
 	other := newCA(t)
-	otherCA, err := pki.NewCA("other", epoch.Add(-time.Hour), newSeeded(9))
+	otherCA, err := pki.NewCA("other", epoch.Add(-time.Hour), gatewaytest.Rand(9))
 	if err != nil {
 		t.Fatal(err)
 	}
 	other.ca = otherCA
-	foreign, err := other.ca.IssueDevice(pki.DeviceSpec{UUID: testUUID}, epoch.Add(-time.Hour), newSeeded(10))
+	foreign, err := other.ca.IssueDevice(pki.DeviceSpec{UUID: testUUID}, epoch.Add(-time.Hour), gatewaytest.Rand(10))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +190,7 @@ func TestDeviceIdentity(t *testing.T) {
 		t.Fatal("a certificate of another CA was accepted")
 	}
 	// An admin certificate is not a device.
-	adm, err := hc.ca.IssueAdmin(epoch.Add(-time.Hour), newSeeded(11))
+	adm, err := hc.ca.IssueAdmin(epoch.Add(-time.Hour), gatewaytest.Rand(11))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +200,7 @@ func TestDeviceIdentity(t *testing.T) {
 	// The same UUID with another key: refused once the device exists.
 	d := h.newDevice(testUUID, false)
 	d.get(false, "/device", 200)
-	rekeyed, err := hc.ca.IssueDevice(pki.DeviceSpec{UUID: testUUID}, epoch.Add(-time.Hour), newSeeded(77))
+	rekeyed, err := hc.ca.IssueDevice(pki.DeviceSpec{UUID: testUUID}, epoch.Add(-time.Hour), gatewaytest.Rand(77))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,29 +4,21 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/fleetsim/fleetsim/internal/gatewaytest"
 	"github.com/fleetsim/fleetsim/internal/pki"
 )
-
-type fixedClock struct{ t time.Time }
-
-func (c fixedClock) Now() time.Time { return c.t }
-
-type chacha struct{ r *rand.ChaCha8 }
-
-func (c chacha) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // fuzzSetup opens one gateway for a whole fuzzing run (each fuzzing
 // process runs the target's body once): a fresh directory per input would
 // measure the file system, not the handlers.
 func fuzzSetup(f *testing.F) (device *x509.Certificate, devAPI, admin http.Handler) {
-	random := chacha{rand.NewChaCha8([32]byte{7})}
-	g, err := Open(f.TempDir(), Options{Clock: fixedClock{fuzzNow}, Random: random, AllowUnsigned: true, NoSync: true})
+	random := gatewaytest.Rand(7)
+	g, err := Open(f.TempDir(), Options{Clock: gatewaytest.NewClock(fuzzNow), Random: random, AllowUnsigned: true, NoSync: true})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -8,17 +8,16 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/fleetsim/fleetsim/devicemodel/mcuboot/image"
 	"github.com/fleetsim/fleetsim/gateway"
+	"github.com/fleetsim/fleetsim/internal/gatewaytest"
 	"github.com/fleetsim/fleetsim/internal/pki"
 	"github.com/quic-go/quic-go/http3"
 )
@@ -27,37 +26,13 @@ import (
 // over UDP with devices' certificates from a factory CA, and the admin API
 // with a token. Its clock is a fake the tests move.
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 var epoch = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
-
-// seeded is a deterministic random source for keys.
-type seeded struct{ r *rand.ChaCha8 }
-
-func newSeeded(seed byte) *seeded { return &seeded{rand.NewChaCha8([32]byte{seed})} }
-
-func (s *seeded) Read(p []byte) (int, error) { return s.r.Read(p) }
 
 type harness struct {
 	t        *testing.T
 	dir      string
 	ca       *pki.CA
-	clock    *fakeClock
+	clock    *gatewaytest.Clock
 	g        *gateway.Gateway
 	imageKey crypto.Signer
 	token    string
@@ -75,11 +50,11 @@ type harnessCA struct {
 
 func newCA(t *testing.T) harnessCA {
 	t.Helper()
-	ca, err := pki.NewCA("test-factory", epoch.Add(-time.Hour), newSeeded(1))
+	ca, err := pki.NewCA("test-factory", epoch.Add(-time.Hour), gatewaytest.Rand(1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := image.GenerateKey(image.KeyEd25519, newSeeded(2))
+	key, err := image.GenerateKey(image.KeyEd25519, gatewaytest.Rand(2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,18 +62,18 @@ func newCA(t *testing.T) harnessCA {
 }
 
 // newHarness opens a gateway in dir and serves it on loopback.
-func newHarness(t *testing.T, dir string, hc harnessCA, clock *fakeClock) *harness {
+func newHarness(t *testing.T, dir string, hc harnessCA, clock *gatewaytest.Clock) *harness {
 	t.Helper()
 	h := &harness{t: t, dir: dir, ca: hc.ca, clock: clock, imageKey: hc.imageKey, token: "test-token"}
 	g, err := gateway.Open(dir, gateway.Options{
-		Clock: clock, Random: newSeeded(3), Factory: "test-factory",
+		Clock: clock, Random: gatewaytest.Rand(3), Factory: "test-factory",
 		ImageKeys: []crypto.PublicKey{hc.imageKey.Public()},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.g = g
-	server, err := hc.ca.IssueServer(nil, epoch.Add(-time.Hour), newSeeded(4))
+	server, err := hc.ca.IssueServer(nil, epoch.Add(-time.Hour), gatewaytest.Rand(4))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,23 +169,6 @@ func (h *harness) mustAdmin(want int, method, path string, body, out any) {
 	}
 }
 
-// signedImage builds an MCUboot image of about size bytes with build number
-// build, signed by key.
-func signedImage(t *testing.T, key crypto.Signer, build uint32, size int) []byte {
-	t.Helper()
-	payload := make([]byte, size)
-	for i := range payload {
-		payload[i] = byte(i*7 + int(build))
-	}
-	img, err := image.Sign(payload, image.SignOptions{
-		Key: key, Version: image.Version{Major: 1, Build: build}, HeaderSize: 0x200, PadHeader: true, Align: 4,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
-}
-
 // upload creates the CI target of img for hwid and tags.
 func (h *harness) upload(img []byte, hwid, tags string) gateway.TargetInfo {
 	h.t.Helper()
@@ -231,7 +189,7 @@ type device struct {
 
 func (h *harness) newDevice(uuid string, production bool) *device {
 	h.t.Helper()
-	cert, err := h.ca.IssueDevice(pki.DeviceSpec{UUID: uuid, Production: production}, epoch.Add(-time.Hour), newSeeded(byte(len(uuid))))
+	cert, err := h.ca.IssueDevice(pki.DeviceSpec{UUID: uuid, Production: production}, epoch.Add(-time.Hour), gatewaytest.Rand(byte(len(uuid))))
 	if err != nil {
 		h.t.Fatal(err)
 	}

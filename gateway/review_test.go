@@ -6,7 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"math/rand/v2"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +19,7 @@ import (
 	"github.com/fleetsim/fleetsim/devicemodel/mcuboot/image"
 	"github.com/fleetsim/fleetsim/gateway/rollout"
 	"github.com/fleetsim/fleetsim/gateway/tufrepo"
+	"github.com/fleetsim/fleetsim/internal/gatewaytest"
 	"github.com/fleetsim/fleetsim/internal/pki"
 )
 
@@ -34,15 +35,15 @@ type inproc struct {
 	admin  http.Handler
 	cert   *x509.Certificate
 	uuid   string
-	random chacha
+	random io.Reader
 	dir    string
 }
 
 func newInproc(t *testing.T) *inproc {
 	t.Helper()
-	random := chacha{rand.NewChaCha8([32]byte{9})}
+	random := gatewaytest.Rand(9)
 	dir := t.TempDir()
-	g, err := Open(dir, Options{Clock: fixedClock{reviewNow}, Random: random, AllowUnsigned: true, NoSync: true})
+	g, err := Open(dir, Options{Clock: gatewaytest.NewClock(reviewNow), Random: random, AllowUnsigned: true, NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/fleetsim/fleetsim/gateway"
+	"github.com/fleetsim/fleetsim/internal/gatewaytest"
 )
 
 // repoVersions fetches a device's timestamp, snapshot and targets and
@@ -25,11 +26,11 @@ func above(a, b [3]int64) bool { return a[0] > b[0] && a[1] > b[1] && a[2] > b[2
 // above every other first, so the device's TUF client sees no rollback, also
 // after a restart of the gateway and for a production device in a wave.
 func TestTagSwitchNeverRollsBack(t *testing.T) {
-	clock := &fakeClock{now: epoch}
+	clock := gatewaytest.NewClock(epoch)
 	dir, hc := t.TempDir(), newCA(t)
 	h := newHarness(t, dir, hc, clock)
 	for i := range 3 {
-		h.upload(signedImage(t, h.imageKey, uint32(1000+i), 2000), "board", "devel")
+		h.upload(gatewaytest.SignedImage(t, h.imageKey, uint32(1000+i), 2000), "board", "devel")
 	}
 	h.mustAdmin(http.StatusCreated, "POST", "/v1/tags", gateway.TagRequest{Tag: "main"}, nil)
 	d := h.newDevice(testUUID, false)
@@ -40,8 +41,8 @@ func TestTagSwitchNeverRollsBack(t *testing.T) {
 		t.Fatalf("switching devel %v -> main %v goes down", onDevel, onMain)
 	}
 	// More targets on devel, then back, across a restart.
-	h.upload(signedImage(t, h.imageKey, 1003, 2000), "board", "devel")
-	h.upload(signedImage(t, h.imageKey, 1004, 2000), "board", "devel")
+	h.upload(gatewaytest.SignedImage(t, h.imageKey, 1003, 2000), "board", "devel")
+	h.upload(gatewaytest.SignedImage(t, h.imageKey, 1004, 2000), "board", "devel")
 	h.shutdown()
 	h = newHarness(t, dir, hc, clock)
 	d = h.deviceWith(testUUID, d.cert)
@@ -56,7 +57,7 @@ func TestTagSwitchNeverRollsBack(t *testing.T) {
 
 	// A production device in a wave of main moves to an empty tag.
 	h.mustAdmin(http.StatusCreated, "POST", "/v1/tags", gateway.TagRequest{Tag: "beta"}, nil)
-	h.upload(signedImage(t, h.imageKey, 1005, 2000), "board", "main")
+	h.upload(gatewaytest.SignedImage(t, h.imageKey, 1005, 2000), "board", "main")
 	fleet := prodFleet(h, 1, "main")
 	h.mustAdmin(http.StatusCreated, "POST", "/v1/waves", gateway.WaveRequest{Name: "w", Tag: "main", Version: 1005}, nil)
 	h.mustAdmin(200, "POST", "/v1/waves/w/rollout", gateway.RolloutRequest{Limit: 1}, nil)
@@ -77,11 +78,11 @@ func TestTagSwitchNeverRollsBack(t *testing.T) {
 // TestUploadWarnsOfOversizedTargets: the upload that makes a tag's
 // targets.json larger than aktualizr-nano's 16 KiB buffer says so.
 func TestUploadWarnsOfOversizedTargets(t *testing.T) {
-	clock := &fakeClock{now: epoch}
+	clock := gatewaytest.NewClock(epoch)
 	h := newHarness(t, t.TempDir(), newCA(t), clock)
 	hwid := strings.Repeat("B", 60)
 	for i := range 100 {
-		ti := h.upload(signedImage(t, h.imageKey, uint32(2000+i), 600), hwid, "devel")
+		ti := h.upload(gatewaytest.SignedImage(t, h.imageKey, uint32(2000+i), 600), hwid, "devel")
 		if len(ti.Warnings) > 0 {
 			if !strings.Contains(ti.Warnings[0], "targets.json") {
 				t.Fatalf("warning %q does not name the file", ti.Warnings[0])

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fleetsim/fleetsim/gateway"
 	"github.com/fleetsim/fleetsim/gateway/rollout"
+	"github.com/fleetsim/fleetsim/internal/gatewaytest"
 )
 
 // metaVersion reads signed.version of a metadata file.
@@ -59,10 +60,10 @@ func (d *device) update(corr string, version uint32, confirmed bool) {
 // the production targets again, with higher metadata versions than the
 // wave's.
 func TestWaveAbortsOnFailureRate(t *testing.T) {
-	clock := &fakeClock{now: epoch}
+	clock := gatewaytest.NewClock(epoch)
 	h := newHarness(t, t.TempDir(), newCA(t), clock)
 	h.mustAdmin(http.StatusCreated, "POST", "/v1/tags", gateway.TagRequest{Tag: "main"}, nil)
-	h.upload(signedImage(t, h.imageKey, 1001, 20000), "board", "main")
+	h.upload(gatewaytest.SignedImage(t, h.imageKey, 1001, 20000), "board", "main")
 	fleet := prodFleet(h, 10, "main")
 	before := fleet[9].get(false, "/repo/targets.json", 200)
 	if bytes.Contains(before, []byte("board-v1001")) {
@@ -118,10 +119,10 @@ func TestWaveAbortsOnFailureRate(t *testing.T) {
 // the rate limit releases them; completing makes the version every
 // production device's target.
 func TestWaveRateLimitAndComplete(t *testing.T) {
-	clock := &fakeClock{now: epoch}
+	clock := gatewaytest.NewClock(epoch)
 	h := newHarness(t, t.TempDir(), newCA(t), clock)
 	h.mustAdmin(http.StatusCreated, "POST", "/v1/tags", gateway.TagRequest{Tag: "main"}, nil)
-	h.upload(signedImage(t, h.imageKey, 1001, 20000), "board", "main")
+	h.upload(gatewaytest.SignedImage(t, h.imageKey, 1001, 20000), "board", "main")
 	fleet := prodFleet(h, 4, "main")
 	h.mustAdmin(http.StatusCreated, "POST", "/v1/waves", gateway.WaveRequest{Name: "w2", Tag: "main", Version: 1001, Policy: gateway.PolicyRequest{MaxPerMinute: 1}}, nil)
 	h.mustAdmin(http.StatusConflict, "POST", "/v1/waves", gateway.WaveRequest{Name: "w3", Tag: "main", Version: 1001}, nil)
@@ -160,7 +161,7 @@ func TestWaveRateLimitAndComplete(t *testing.T) {
 
 // TestAdminBadInput: malformed admin requests get a 4xx with a reason.
 func TestAdminBadInput(t *testing.T) {
-	clock := &fakeClock{now: epoch}
+	clock := gatewaytest.NewClock(epoch)
 	h := newHarness(t, t.TempDir(), newCA(t), clock)
 	for _, c := range []struct {
 		method, path string
@@ -168,9 +169,9 @@ func TestAdminBadInput(t *testing.T) {
 		want         int
 	}{
 		{"POST", "/v1/firmware?hwid=board&tags=devel", []byte("not an image"), 400},
-		{"POST", "/v1/firmware?hwid=board&tags=devel", signedImage(t, newCA(t).imageKey, 5, 1000)[:500], 400},
-		{"POST", "/v1/firmware?tags=devel", signedImage(t, h.imageKey, 5, 1000), 400},
-		{"POST", "/v1/firmware?hwid=board&tags=devel&version=6", signedImage(t, h.imageKey, 5, 1000), 400},
+		{"POST", "/v1/firmware?hwid=board&tags=devel", gatewaytest.SignedImage(t, newCA(t).imageKey, 5, 1000)[:500], 400},
+		{"POST", "/v1/firmware?tags=devel", gatewaytest.SignedImage(t, h.imageKey, 5, 1000), 400},
+		{"POST", "/v1/firmware?hwid=board&tags=devel&version=6", gatewaytest.SignedImage(t, h.imageKey, 5, 1000), 400},
 		{"POST", "/v1/waves", `{"name":"w","tag":"main","version":5,"extra":1}`, 400},
 		{"POST", "/v1/waves", `{"name":"w","tag":"main","version":5}`, 400},
 		{"POST", "/v1/waves", `{"name":"w@x","tag":"main","version":5}`, 400},
@@ -191,7 +192,7 @@ func TestAdminBadInput(t *testing.T) {
 		}
 	}
 	// A duplicate target is a conflict.
-	img := signedImage(t, h.imageKey, 7, 1000)
+	img := gatewaytest.SignedImage(t, h.imageKey, 7, 1000)
 	h.upload(img, "board", "devel")
 	h.mustAdmin(http.StatusConflict, "POST", "/v1/firmware?hwid=board&tags=devel", img, nil)
 }

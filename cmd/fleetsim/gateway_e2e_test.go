@@ -13,12 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +24,7 @@ import (
 	"github.com/fleetsim/fleetsim/devicemodel/mcuboot/image"
 	"github.com/fleetsim/fleetsim/gateway"
 	"github.com/fleetsim/fleetsim/gateway/firmware"
+	"github.com/fleetsim/fleetsim/internal/gatewaytest"
 	"github.com/fleetsim/fleetsim/internal/pki"
 	"github.com/quic-go/quic-go/http3"
 )
@@ -50,40 +49,12 @@ const (
 // e2eEpoch is the gateway's and the devices' time at the start of a test.
 var e2eEpoch = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
-// e2eClock is the gateway's clock, moved by the test: renewal and expiry
-// happen when the test says so, not when the wall clock does.
-type e2eClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *e2eClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *e2eClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-// e2eSeeded is a deterministic source of key material.
-type e2eSeeded struct{ r *rand.ChaCha8 }
-
-func newE2ESeeded(seed byte) *e2eSeeded {
-	return &e2eSeeded{rand.NewChaCha8([32]byte{seed, 'e', '2', 'e'})}
-}
-
-func (s *e2eSeeded) Read(p []byte) (int, error) { return s.r.Read(p) }
-
 // e2eGateway is a gateway served on loopback: device API over TLS (TCP) and
 // HTTP/3 (UDP), admin API over TLS with a bearer token.
 type e2eGateway struct {
 	t        *testing.T
 	dir      string
-	clock    *e2eClock
+	clock    *gatewaytest.Clock
 	g        *gateway.Gateway
 	ca       *pki.CA
 	pool     *x509.CertPool
@@ -97,15 +68,15 @@ type e2eGateway struct {
 
 func startE2EGateway(t *testing.T) *e2eGateway {
 	t.Helper()
-	ca, err := pki.NewCA("e2e-factory", e2eEpoch.Add(-time.Hour), newE2ESeeded(1))
+	ca, err := pki.NewCA("e2e-factory", e2eEpoch.Add(-time.Hour), gatewaytest.Rand(1, 'e', '2', 'e'))
 	if err != nil {
 		t.Fatal(err)
 	}
-	imageKey, err := image.GenerateKey(image.KeyEd25519, newE2ESeeded(2))
+	imageKey, err := image.GenerateKey(image.KeyEd25519, gatewaytest.Rand(2, 'e', '2', 'e'))
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw := &e2eGateway{t: t, dir: t.TempDir(), clock: &e2eClock{now: e2eEpoch}, ca: ca, imageKey: imageKey, token: "e2e-admin-token"}
+	gw := &e2eGateway{t: t, dir: t.TempDir(), clock: gatewaytest.NewClock(e2eEpoch), ca: ca, imageKey: imageKey, token: "e2e-admin-token"}
 	gw.pool = x509.NewCertPool()
 	gw.pool.AddCert(ca.Cert)
 	gw.admin = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: gw.pool}}}
@@ -124,7 +95,7 @@ func (gw *e2eGateway) open() {
 	t.Helper()
 	var err error
 	gw.g, err = gateway.Open(gw.dir, gateway.Options{
-		Clock: gw.clock, Random: newE2ESeeded(3), Factory: "e2e-factory",
+		Clock: gw.clock, Random: gatewaytest.Rand(3, 'e', '2', 'e'), Factory: "e2e-factory",
 		ImageKeys: []crypto.PublicKey{gw.imageKey.Public()},
 		// Durability is the store's tests' business; fsync would only
 		// slow this one down.
@@ -133,7 +104,7 @@ func (gw *e2eGateway) open() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	server, err := gw.ca.IssueServer(nil, e2eEpoch.Add(-time.Hour), newE2ESeeded(4))
+	server, err := gw.ca.IssueServer(nil, e2eEpoch.Add(-time.Hour), gatewaytest.Rand(4, 'e', '2', 'e'))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,16 +202,7 @@ func (gw *e2eGateway) adminCall(want int, method, path string, body, out any) {
 // and uploads it with tags: the CI target board-v<build>.
 func (gw *e2eGateway) upload(build uint32, tags string) gateway.TargetInfo {
 	gw.t.Helper()
-	payload := make([]byte, 12000)
-	for i := range payload {
-		payload[i] = byte(i*13 + int(build))
-	}
-	img, err := image.Sign(payload, image.SignOptions{
-		Key: gw.imageKey, Version: image.Version{Major: 1, Build: build}, HeaderSize: 0x200, PadHeader: true, Align: 4,
-	})
-	if err != nil {
-		gw.t.Fatal(err)
-	}
+	img := gatewaytest.SignedImage(gw.t, gw.imageKey, build, 12000)
 	var ti gateway.TargetInfo
 	gw.adminCall(http.StatusCreated, "POST", "/v1/firmware?hwid=board&tags="+tags, img, &ti)
 	if want := fmt.Sprintf("board-v%d", build); ti.Name != want {
@@ -289,7 +251,7 @@ type e2eDevice struct {
 
 func (gw *e2eGateway) newDevice(tr e2eTransport, uuid, tag string, production bool, seed byte) *e2eDevice {
 	gw.t.Helper()
-	cert, err := gw.ca.IssueDevice(pki.DeviceSpec{UUID: uuid, Production: production}, e2eEpoch.Add(-time.Hour), newE2ESeeded(seed))
+	cert, err := gw.ca.IssueDevice(pki.DeviceSpec{UUID: uuid, Production: production}, e2eEpoch.Add(-time.Hour), gatewaytest.Rand(seed, 'e', '2', 'e'))
 	if err != nil {
 		gw.t.Fatal(err)
 	}
