@@ -287,7 +287,7 @@ func TestTUFRepoInitOfflineRoot(t *testing.T) {
 	// Due for renewal 200 days on (less than half of 365 days left):
 	// without the key renew warns and leaves root; with it root v2.
 	later := "2027-06-09T09:00:00Z"
-	code, out, errs := runCLI(t, "tuf-repo", "renew", "--repo", repo, "--now", later)
+	code, _, errs := runCLI(t, "tuf-repo", "renew", "--repo", repo, "--now", later)
 	if code != 0 || !strings.Contains(errs, "warning: 1.root.json (root)") || !strings.Contains(errs, "--root-key") {
 		t.Errorf("renew without the root key: exit %d, stderr %q", code, errs)
 	}
