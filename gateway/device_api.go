@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fleetsim/fleetsim/gateway/firmware"
+	"github.com/fleetsim/fleetsim/gateway/rollout"
 	"github.com/fleetsim/fleetsim/gateway/store"
 	"github.com/fleetsim/fleetsim/gateway/tufrepo"
 )
@@ -241,6 +242,29 @@ func (g *Gateway) postEvents(w http.ResponseWriter, r *http.Request, e *deviceEn
 		writeBadRequest(w, err)
 		return
 	}
+	ended, err := g.storeEvents(e, events, now)
+	if err != nil {
+		g.log.Error("storing events", "uuid", e.d.UUID, "err", err)
+		http.Error(w, "store unavailable", http.StatusInternalServerError)
+		return
+	}
+	if len(ended) > 0 {
+		// A policy aborted a wave. Its TUF view is withdrawn under the lock
+		// operator commands hold, which is taken before a device's lock,
+		// never while holding one.
+		g.adminMu.Lock()
+		err := g.endWaves(now, ended)
+		g.adminMu.Unlock()
+		if err != nil {
+			g.log.Error("ending waves", "err", err)
+		}
+	}
+}
+
+// storeEvents stores a device's new events and the rollout records they
+// change in one durable commit, under the device's lock so its records are
+// written in the order it sent them, and returns the waves that ended.
+func (g *Gateway) storeEvents(e *deviceEntry, events []store.Event, now time.Time) ([]rollout.Wave, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	uuid := e.d.UUID
@@ -255,13 +279,9 @@ func (g *Gateway) postEvents(w http.ResponseWriter, r *http.Request, e *deviceEn
 	persist(b, ch)
 	if err := b.Commit(true); err != nil {
 		g.keepUnsaved(ch)
-		g.log.Error("storing events", "uuid", uuid, "err", err)
-		http.Error(w, "store unavailable", http.StatusInternalServerError)
-		return
+		return nil, err
 	}
-	if err := g.endWaves(now, ch.Ended); err != nil {
-		g.log.Error("ending waves", "err", err)
-	}
+	return ch.Ended, nil
 }
 
 // deviceInfo is GET /device: aktualizr-lite reads Name, factory, owner and
