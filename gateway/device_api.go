@@ -146,12 +146,14 @@ type configValue struct {
 }
 
 // getConfig serves the device's configuration files, merged factory, then
-// group, then device (a file of a narrower scope replaces the same file of
-// a wider one): 204 when there is none, 304 when nothing changed since
-// If-Modified-Since (one-second resolution, as HTTP dates have).
+// group, then device: a file of a narrower scope replaces the same file of a
+// wider one, but z-50-fioctl.toml is merged section by section. 204 when
+// there is none, 304 when nothing changed since If-Modified-Since
+// (one-second resolution, as HTTP dates have).
 func (g *Gateway) getConfig(w http.ResponseWriter, r *http.Request, e *deviceEntry, now time.Time) {
 	d := e.snapshot()
 	merged := map[string]configValue{}
+	var fioctl []string // z-50-fioctl.toml of each scope, widest first
 	var updated time.Time
 	scopes := []store.ConfigScope{{Kind: store.ScopeFactory}}
 	if d.Group != "" {
@@ -173,7 +175,15 @@ func (g *Gateway) getConfig(w http.ResponseWriter, r *http.Request, e *deviceEnt
 		}
 		for _, f := range files {
 			merged[f.Name] = configValue{Value: f.Value, Unencrypted: f.Unencrypted, OnChanged: f.OnChanged}
+			if f.Name == fioctlFile {
+				fioctl = append(fioctl, f.Value)
+			}
 		}
+	}
+	if len(fioctl) > 1 {
+		v := merged[fioctlFile]
+		v.Value = mergeFioctl(fioctl)
+		merged[fioctlFile] = v
 	}
 	h := w.Header()
 	h["Date"] = []string{now.UTC().Format(http.TimeFormat)}

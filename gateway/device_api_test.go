@@ -91,11 +91,14 @@ func TestDeviceAPI(t *testing.T) {
 			if resp, _ := d.do(h3, "GET", "/config", nil, nil); resp.StatusCode != http.StatusNoContent {
 				t.Fatalf("GET /config = %d, want 204", resp.StatusCode)
 			}
-			h.mustAdmin(200, "PUT", "/v1/config", gateway.ConfigRequest{Files: []gateway.ConfigFileRequest{{Name: "polling_interval", Value: "30", Unencrypted: true}}}, nil)
+			h.mustAdmin(200, "PUT", "/v1/config", gateway.ConfigRequest{Files: []gateway.ConfigFileRequest{
+				{Name: "polling_interval", Value: "30", Unencrypted: true},
+				{Name: "z-50-fioctl.toml", Value: "[pacman]\ntags = \"main\"\n[other]\nkeep = true\n", Unencrypted: true},
+			}}, nil)
 			h.mustAdmin(200, "PUT", "/v1/config/devices/"+d.uuid, gateway.ConfigRequest{Files: []gateway.ConfigFileRequest{{Name: "z-50-fioctl.toml", Value: "[pacman]\ntags = \"devel\"\n", Unencrypted: true}}}, nil)
 			resp, data := d.do(h3, "GET", "/config", nil, nil)
 			var cfg map[string]struct{ Value string }
-			if resp.StatusCode != 200 || json.Unmarshal(data, &cfg) != nil || cfg["polling_interval"].Value != "30" || !strings.Contains(cfg["z-50-fioctl.toml"].Value, "devel") {
+			if resp.StatusCode != 200 || json.Unmarshal(data, &cfg) != nil || cfg["polling_interval"].Value != "30" || cfg["z-50-fioctl.toml"].Value != "[pacman]\ntags = \"devel\"\n[other]\nkeep = true\n" {
 				t.Fatalf("GET /config = %d %s", resp.StatusCode, data)
 			}
 			lm := resp.Header.Get("Last-Modified")
