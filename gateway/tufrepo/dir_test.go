@@ -247,63 +247,77 @@ func TestOpenCorrupt(t *testing.T) {
 	}
 }
 
+// forEachFailedWrite runs op on a fresh repository (prepare adds to it),
+// failing op's k-th file write for k = 1, 2, ... until op makes fewer
+// writes, as a crash or a full disk would. Each failure must leave the
+// repository in memory and the one reopened from disk serving the previous
+// bytes, with the previous waves; retry then gets the reopened repository,
+// to run op again and check the result.
+func forEachFailedWrite(t *testing.T, prepare func(t *testing.T, r *Repo), op func(r *Repo) error, retry func(fail int, dir string, re *Repo)) {
+	t.Helper()
+	for fail := 0; ; fail++ {
+		dir := t.TempDir()
+		setup, _ := GenerateSetup(KeyEd25519, seeded(6))
+		r, _, err := Create(dir, t0, Config{}, setup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prepare(t, r)
+		before := servedSnapshot(t, r)
+		writes := 0
+		r.disk.write = func(path string, data []byte, perm fs.FileMode) error {
+			writes++
+			if writes == fail+1 {
+				return errors.New("injected write failure")
+			}
+			return writeAtomic(path, data, perm)
+		}
+		err = op(r)
+		if err == nil {
+			if fail == 0 {
+				t.Fatal("no write to fail")
+			}
+			return // every write position has been failed
+		}
+		if !strings.Contains(err.Error(), "injected") {
+			t.Fatalf("fail at write %d: %v", fail, err)
+		}
+		if after := servedSnapshot(t, r); !maps.EqualFunc(before, after, bytes.Equal) {
+			t.Fatalf("fail at write %d: in-memory repository changed", fail)
+		}
+		re, err := Open(dir, nil)
+		if err != nil {
+			t.Fatalf("fail at write %d: reopen: %v", fail, err)
+		}
+		if got := servedSnapshot(t, re); !maps.EqualFunc(before, got, bytes.Equal) {
+			t.Fatalf("fail at write %d: reopened repository changed", fail)
+		}
+		retry(fail, dir, re)
+	}
+}
+
 // TestFailedSaveKeepsPreviousRepository fails the k-th file write of an
 // operation, for every k: the operation reports the error, the repository in
 // memory and the one reopened from disk still serve the previous bytes, and
 // the operation succeeds when retried after reopening.
 func TestFailedSaveKeepsPreviousRepository(t *testing.T) {
-	ops := map[string]func(r *Repo, k *PrivateKey) error{
-		"add target": func(r *Repo, _ *PrivateKey) error {
+	k, _ := GenerateKey(KeyEd25519, seeded(99))
+	ops := map[string]func(r *Repo) error{
+		"add target": func(r *Repo) error {
 			_, err := r.AddTarget(t0, NewTarget("MIMXRT1060-EVK", "1002", []string{"devel", "prod"}, []byte("fw")))
 			return err
 		},
-		"rotate targets key": func(r *Repo, k *PrivateKey) error {
+		"rotate targets key": func(r *Repo) error {
 			_, err := r.RotateKeys(t0, RoleTargets, []*PrivateKey{k}, 1)
 			return err
 		},
 	}
+	prepare := func(t *testing.T, r *Repo) { addTarget(t, r, t0, "MIMXRT1060-EVK", "1001", "devel", "prod") }
 	for name, op := range ops {
 		t.Run(name, func(t *testing.T) {
-			for fail := 0; ; fail++ {
-				dir := t.TempDir()
-				setup, _ := GenerateSetup(KeyEd25519, seeded(6))
-				r, _, err := Create(dir, t0, Config{}, setup)
-				if err != nil {
-					t.Fatal(err)
-				}
-				addTarget(t, r, t0, "MIMXRT1060-EVK", "1001", "devel", "prod")
-				before := servedSnapshot(t, r)
-				writes := 0
-				r.disk.write = func(path string, data []byte, perm fs.FileMode) error {
-					writes++
-					if writes == fail+1 {
-						return errors.New("injected write failure")
-					}
-					return writeAtomic(path, data, perm)
-				}
-				k, _ := GenerateKey(KeyEd25519, seeded(99))
-				err = op(r, k)
-				if err == nil {
-					if fail == 0 {
-						t.Fatal("no write to fail")
-					}
-					return // every write position has been failed
-				}
-				if !strings.Contains(err.Error(), "injected") {
-					t.Fatalf("fail at write %d: %v", fail, err)
-				}
-				if after := servedSnapshot(t, r); !maps.EqualFunc(before, after, bytes.Equal) {
-					t.Fatalf("fail at write %d: in-memory repository changed", fail)
-				}
-				re, err := Open(dir, nil)
-				if err != nil {
-					t.Fatalf("fail at write %d: reopen: %v", fail, err)
-				}
-				if got := servedSnapshot(t, re); !maps.EqualFunc(before, got, bytes.Equal) {
-					t.Fatalf("fail at write %d: reopened repository changed", fail)
-				}
+			forEachFailedWrite(t, prepare, op, func(fail int, dir string, re *Repo) {
 				dev := newGoTUFDevice(t, re, "devel")
-				if err := op(re, k); err != nil {
+				if err := op(re); err != nil {
 					t.Fatalf("fail at write %d: retry: %v", fail, err)
 				}
 				if _, err := dev.update(re, t0, nil, ""); err != nil {
@@ -314,7 +328,7 @@ func TestFailedSaveKeepsPreviousRepository(t *testing.T) {
 				if want := len(re.st.keys); len(entries) != want {
 					t.Fatalf("fail at write %d: %d key files for %d held keys", fail, len(entries), want)
 				}
-			}
+			})
 		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -539,51 +538,20 @@ func TestFailedWaveSaveKeepsPreviousRepository(t *testing.T) {
 			return err
 		}},
 	}
+	prepare := func(o op) func(t *testing.T, r *Repo) {
+		return func(t *testing.T, r *Repo) {
+			addTarget(t, r, t0, hw, "1000", "devel")
+			addTarget(t, r, t0, hw, "1001", "prod")
+			o.prepare(t, r)
+		}
+	}
 	for name, o := range ops {
 		t.Run(name, func(t *testing.T) {
-			for fail := 0; ; fail++ {
-				dir := t.TempDir()
-				setup, _ := GenerateSetup(KeyEd25519, seeded(6))
-				r, _, err := Create(dir, t0, Config{}, setup)
-				if err != nil {
-					t.Fatal(err)
-				}
-				addTarget(t, r, t0, hw, "1000", "devel")
-				addTarget(t, r, t0, hw, "1001", "prod")
-				o.prepare(t, r)
-				before, waves := servedSnapshot(t, r), r.Waves()
-				writes := 0
-				r.disk.write = func(path string, data []byte, perm fs.FileMode) error {
-					writes++
-					if writes == fail+1 {
-						return errors.New("injected write failure")
-					}
-					return writeAtomic(path, data, perm)
-				}
-				err = o.run(r)
-				if err == nil {
-					if fail == 0 {
-						t.Fatal("no write to fail")
-					}
-					return // every write position has been failed
-				}
-				if !strings.Contains(err.Error(), "injected") {
-					t.Fatalf("fail at write %d: %v", fail, err)
-				}
-				if !maps.EqualFunc(before, servedSnapshot(t, r), bytes.Equal) || !reflect.DeepEqual(waves, r.Waves()) {
-					t.Fatalf("fail at write %d: in-memory repository changed", fail)
-				}
-				re, err := Open(dir, nil)
-				if err != nil {
-					t.Fatalf("fail at write %d: reopen: %v", fail, err)
-				}
-				if !maps.EqualFunc(before, servedSnapshot(t, re), bytes.Equal) || !reflect.DeepEqual(waves, re.Waves()) {
-					t.Fatalf("fail at write %d: reopened repository changed", fail)
-				}
+			forEachFailedWrite(t, prepare(o), o.run, func(fail int, _ string, re *Repo) {
 				if err := o.run(re); err != nil {
 					t.Fatalf("fail at write %d: retry: %v", fail, err)
 				}
-			}
+			})
 		})
 	}
 }
