@@ -32,24 +32,34 @@ type foundriesKey struct {
 
 func newFoundriesKey(t *testing.T, typ, seed string) *foundriesKey {
 	t.Helper()
-	k := &foundriesKey{}
-	if typ == "ED25519" {
-		s := sha256.Sum256([]byte(seed))
-		k.ed = ed25519.NewKeyFromSeed(s[:])
-		k.public = map[string]any{"keytype": "ED25519", "keyval": map[string]any{"public": hex.EncodeToString(k.ed.Public().(ed25519.PublicKey))}}
-	} else {
-		k.rsa = newSigner(t, KeyRSAPSS, seed).priv.(*rsa.PrivateKey)
-		der, err := x509.MarshalPKIXPublicKey(&k.rsa.PublicKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-		k.public = map[string]any{"keytype": "RSA", "keyval": map[string]any{"public": string(p)}}
+	if typ != "ED25519" {
+		return foundriesRSAKey(t, newSigner(t, KeyRSAPSS, seed).priv.(*rsa.PrivateKey))
 	}
-	b, _ := json.Marshal(k.public)
-	h := sha256.Sum256(b)
-	k.id = hex.EncodeToString(h[:])
+	s := sha256.Sum256([]byte(seed))
+	k := &foundriesKey{ed: ed25519.NewKeyFromSeed(s[:])}
+	k.public = map[string]any{"keytype": "ED25519", "keyval": map[string]any{"public": hex.EncodeToString(k.ed.Public().(ed25519.PublicKey))}}
+	k.id = foundriesKeyID(k.public)
 	return k
+}
+
+// foundriesRSAKey is priv as a Foundries "RSA" key: a PEM
+// SubjectPublicKeyInfo, whatever the modulus size.
+func foundriesRSAKey(t *testing.T, priv *rsa.PrivateKey) *foundriesKey {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	k := &foundriesKey{rsa: priv, public: map[string]any{"keytype": "RSA", "keyval": map[string]any{"public": string(p)}}}
+	k.id = foundriesKeyID(k.public)
+	return k
+}
+
+func foundriesKeyID(public map[string]any) string {
+	b, _ := json.Marshal(public)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }
 
 // foundriesFile serialises signed as Foundries serves it (compact, sorted,
@@ -83,6 +93,53 @@ func foundriesMeta(data []byte, version int) map[string]any {
 	return map[string]any{"hashes": map[string]any{"sha256": hex.EncodeToString(h[:])}, "length": len(data), "version": version}
 }
 
+// foundriesRoot is the signed part of a Foundries root that gives each
+// top-level role its keys at threshold 1.
+func foundriesRoot(version int, exp string, roles map[string][]*foundriesKey) map[string]any {
+	ks, rs := map[string]any{}, map[string]any{}
+	for role, keys := range roles {
+		ids := []any{}
+		for _, k := range keys {
+			ks[k.id] = k.public
+			ids = append(ids, k.id)
+		}
+		rs[role] = map[string]any{"keyids": ids, "threshold": 1}
+	}
+	return map[string]any{
+		"_type": "Root", "consistent_snapshot": false, "expires": exp, "version": version, "keys": ks, "roles": rs,
+		"x-changelog": map[string]any{"message": "Rotate all TUF root signing keys", "timestamp": exp},
+	}
+}
+
+// foundriesPublish serves targets.json (one MCUboot image, foundriesImage),
+// snapshot.json and timestamp.json, all at version, each signed by its key.
+func foundriesPublish(t *testing.T, files map[string][]byte, version int, exp string, timestamp, snapshot, targets *foundriesKey) {
+	t.Helper()
+	ih := sha256.Sum256(foundriesImage)
+	tf := foundriesFile(t, map[string]any{
+		"_type": "Targets", "expires": exp, "version": version,
+		"targets": map[string]any{"MIMXRT1060-EVK-v1001": map[string]any{
+			"hashes": map[string]any{"sha256": hex.EncodeToString(ih[:])}, "length": len(foundriesImage),
+			"custom": map[string]any{
+				"createdAt": exp, "hardwareIds": []any{"MIMXRT1060-EVK"}, "name": "MIMXRT1060-EVK",
+				"tags": []any{"devel"}, "targetFormat": "BINARY", "version": "1001",
+			},
+		}},
+	}, targets)
+	sf := foundriesFile(t, map[string]any{
+		"_type": "Snapshot", "expires": exp, "version": version,
+		"meta": map[string]any{"targets.json": foundriesMeta(tf, version)},
+	}, snapshot)
+	files["targets.json"] = tf
+	files["snapshot.json"] = sf
+	files["timestamp.json"] = foundriesFile(t, map[string]any{
+		"_type": "Timestamp", "expires": exp, "version": version,
+		"meta": map[string]any{"snapshot.json": foundriesMeta(sf, version)},
+	}, timestamp)
+}
+
+var foundriesImage = []byte("MCUboot image v1001")
+
 // foundriesRepo is a factory whose root moves from RSA to ED25519 keys at
 // version 2, with two targets keys at threshold 1, as in Foundries' roots.
 func foundriesRepo(t *testing.T, expires time.Time) (files map[string][]byte, root1 []byte, keys map[string]*foundriesKey) {
@@ -93,52 +150,16 @@ func foundriesRepo(t *testing.T, expires time.Time) (files map[string][]byte, ro
 	}
 	exp := expires.Format("2006-01-02T15:04:05Z")
 	root := func(version int, rootKey *foundriesKey) map[string]any {
-		ks := map[string]any{}
-		for _, k := range []*foundriesKey{rootKey, keys["timestamp"], keys["snapshot"], keys["targets-online"], keys["targets-offline"]} {
-			ks[k.id] = k.public
-		}
-		role := func(th int, ks ...*foundriesKey) map[string]any {
-			ids := []any{}
-			for _, k := range ks {
-				ids = append(ids, k.id)
-			}
-			return map[string]any{"keyids": ids, "threshold": th}
-		}
-		return map[string]any{
-			"_type": "Root", "consistent_snapshot": false, "expires": exp, "version": version, "keys": ks,
-			"roles": map[string]any{
-				"root": role(1, rootKey), "timestamp": role(1, keys["timestamp"]), "snapshot": role(1, keys["snapshot"]),
-				"targets": role(1, keys["targets-online"], keys["targets-offline"]),
-			},
-			"x-changelog": map[string]any{"message": "Rotate all TUF root signing keys", "timestamp": exp},
-		}
+		return foundriesRoot(version, exp, map[string][]*foundriesKey{
+			RoleRoot: {rootKey}, RoleTimestamp: {keys["timestamp"]}, RoleSnapshot: {keys["snapshot"]},
+			RoleTargets: {keys["targets-online"], keys["targets-offline"]},
+		})
 	}
 	files = map[string][]byte{}
 	root1 = foundriesFile(t, root(1, keys["root1"]), keys["root1"])
 	files["1.root.json"] = root1
 	files["2.root.json"] = foundriesFile(t, root(2, keys["root2"]), keys["root1"], keys["root2"])
-	image := []byte("MCUboot image v1001")
-	ih := sha256.Sum256(image)
-	targets := foundriesFile(t, map[string]any{
-		"_type": "Targets", "expires": exp, "version": 168,
-		"targets": map[string]any{"MIMXRT1060-EVK-v1001": map[string]any{
-			"hashes": map[string]any{"sha256": hex.EncodeToString(ih[:])}, "length": len(image),
-			"custom": map[string]any{
-				"createdAt": exp, "hardwareIds": []any{"MIMXRT1060-EVK"}, "name": "MIMXRT1060-EVK",
-				"tags": []any{"devel"}, "targetFormat": "BINARY", "version": "1001",
-			},
-		}},
-	}, keys["targets-online"])
-	snapshot := foundriesFile(t, map[string]any{
-		"_type": "Snapshot", "expires": exp, "version": 168,
-		"meta": map[string]any{"targets.json": foundriesMeta(targets, 168)},
-	}, keys["snapshot"])
-	files["targets.json"] = targets
-	files["snapshot.json"] = snapshot
-	files["timestamp.json"] = foundriesFile(t, map[string]any{
-		"_type": "Timestamp", "expires": exp, "version": 168,
-		"meta": map[string]any{"snapshot.json": foundriesMeta(snapshot, 168)},
-	}, keys["timestamp"])
+	foundriesPublish(t, files, 168, exp, keys["timestamp"], keys["snapshot"], keys["targets-online"])
 	return files, root1, keys
 }
 
@@ -162,7 +183,7 @@ func TestFoundriesMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := VerifyTarget(info, []byte("MCUboot image v1001")); err != nil {
+	if err := VerifyTarget(info, foundriesImage); err != nil {
 		t.Error(err)
 	}
 	if !strings.Contains(string(info.Custom), `"targetFormat":"BINARY"`) {
