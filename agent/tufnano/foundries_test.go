@@ -1,6 +1,7 @@
 package tufnano
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -12,7 +13,10 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -250,5 +254,197 @@ func TestFoundriesSignatureOnly(t *testing.T) {
 				t.Errorf("refused role %v, want %s", err, role)
 			}
 		})
+	}
+}
+
+var rewrite = flag.Bool("rewrite", false, "regenerate the FoundriesFactory fixtures in testdata/")
+
+// foundriesChainDir holds a FoundriesFactory repository whose root keys
+// rotate through RSA-2048 (version 1), RSA-4096 (2), ED25519 (3) and a new
+// RSA-4096 key (4), with an ED25519 timestamp key and RSA-4096 snapshot and
+// targets keys. crypto/rsa ignores the random source since Go 1.26, so RSA
+// keys cannot come from a seed: the files are checked in, and rewritten by
+// go test ./agent/tufnano -run TestFoundriesRootChainKeySizes -rewrite.
+const foundriesChainDir = "testdata/foundries-rsa4096"
+
+// writeFoundriesChain generates the files of foundriesChainDir.
+func writeFoundriesChain(t *testing.T) {
+	rsaKey := func(bits int) *foundriesKey {
+		priv, err := rsa.GenerateKey(rand.Reader, bits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return foundriesRSAKey(t, priv)
+	}
+	roots := []*foundriesKey{rsaKey(2048), rsaKey(4096), newFoundriesKey(t, "ED25519", "fio-chain-root-3"), rsaKey(4096)}
+	ts, snap := newFoundriesKey(t, "ED25519", "fio-chain-ts"), rsaKey(4096)
+	online, offline := rsaKey(4096), newFoundriesKey(t, "ED25519", "fio-chain-offline")
+	exp := epoch.AddDate(10, 0, 0).Format("2006-01-02T15:04:05Z")
+	files := map[string][]byte{}
+	for i, rk := range roots {
+		signed := foundriesRoot(i+1, exp, map[string][]*foundriesKey{
+			RoleRoot: {rk}, RoleTimestamp: {ts}, RoleSnapshot: {snap}, RoleTargets: {online, offline},
+		})
+		signers := []*foundriesKey{rk}
+		if i > 0 {
+			signers = []*foundriesKey{roots[i-1], rk} // the old root key, then the new one
+		}
+		files[fmt.Sprintf("%d.root.json", i+1)] = foundriesFile(t, signed, signers...)
+	}
+	foundriesPublish(t, files, 42, exp, ts, snap, online)
+	if err := os.MkdirAll(foundriesChainDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(foundriesChainDir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func readFoundriesChain(t *testing.T) map[string][]byte {
+	t.Helper()
+	if *rewrite {
+		writeFoundriesChain(t)
+	}
+	ents, err := os.ReadDir(foundriesChainDir)
+	if err != nil {
+		t.Fatalf("%v (run with -rewrite to create it)", err)
+	}
+	files := map[string][]byte{}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(foundriesChainDir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[e.Name()] = b
+	}
+	return files
+}
+
+// foundriesRoleKeys describes the keys a Foundries root gives role, as
+// "RSA-4096" or "ED25519", by reading the file with encoding/json.
+func foundriesRoleKeys(t *testing.T, root []byte, role string) []string {
+	t.Helper()
+	var f struct {
+		Signed struct {
+			Keys map[string]struct {
+				KeyType string `json:"keytype"`
+				KeyVal  struct {
+					Public string `json:"public"`
+				} `json:"keyval"`
+			} `json:"keys"`
+			Roles map[string]struct {
+				KeyIDs []string `json:"keyids"`
+			} `json:"roles"`
+		} `json:"signed"`
+	}
+	if err := json.Unmarshal(root, &f); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, id := range f.Signed.Roles[role].KeyIDs {
+		k := f.Signed.Keys[id]
+		if k.KeyType != "RSA" {
+			out = append(out, k.KeyType)
+			continue
+		}
+		blk, _ := pem.Decode([]byte(k.KeyVal.Public))
+		if blk == nil {
+			t.Fatalf("key %s: no PEM block", id)
+		}
+		pub, err := x509.ParsePKIXPublicKey(blk.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("RSA-%d", pub.(*rsa.PublicKey).N.BitLen()))
+	}
+	return out
+}
+
+// TestFoundriesRootChainKeySizes refreshes through a FoundriesFactory root
+// chain that passes through RSA-4096 keys (issue 8 §0). An RSA-4096
+// signature is 512 bytes, 684 characters of padded base64, for which
+// base64's DecodedLen is 513 (it counts the padding). The client used to
+// refuse any signature whose DecodedLen exceeded its 512-byte signature
+// buffer, so 2.root.json, the first file signed by an RSA-4096 key, failed
+// its new root's self-check with "bad-signature (root)" although both of
+// its signatures are valid.
+func TestFoundriesRootChainKeySizes(t *testing.T) {
+	files := readFoundriesChain(t)
+	// The fixture is what it claims to be.
+	for v, want := range []string{"RSA-2048", "RSA-4096", "ED25519", "RSA-4096"} {
+		root := files[fmt.Sprintf("%d.root.json", v+1)]
+		if got := foundriesRoleKeys(t, root, RoleRoot); fmt.Sprint(got) != "["+want+"]" {
+			t.Fatalf("%d.root.json: root keys %v, want [%s] (regenerate with -rewrite)", v+1, got, want)
+		}
+	}
+	if got := fmt.Sprint(foundriesRoleKeys(t, files["4.root.json"], RoleTargets), foundriesRoleKeys(t, files["4.root.json"], RoleSnapshot)); got != "[RSA-4096 ED25519] [RSA-4096]" {
+		t.Fatalf("targets and snapshot keys %s, want [RSA-4096 ED25519] [RSA-4096]", got)
+	}
+	if _, err := metadata.Root().FromBytes(files["1.root.json"]); err == nil {
+		t.Error("go-tuf accepted a Foundries root; the fixture is not Foundries-like")
+	}
+
+	// Provisioned with any root of the chain, a device (with
+	// aktualizr-nano's two signatures per file) follows it to version 4.
+	for v := 1; v <= 4; v++ {
+		t.Run(fmt.Sprintf("from %d.root.json", v), func(t *testing.T) {
+			d := &device{fetch: &memFetcher{files: files}, store: memStore{RoleRoot: files[fmt.Sprintf("%d.root.json", v)]}, lim: DefaultLimits()}
+			d.lim.MaxSignatures = 2
+			c, err := d.refresh(epoch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fmt.Sprint(c.Versions()); got != "4 42 42 42" {
+				t.Errorf("versions %s, want 4 42 42 42", got)
+			}
+			if !bytes.Equal(d.store[RoleRoot], files["4.root.json"]) {
+				t.Error("the store does not hold 4.root.json")
+			}
+			info, err := c.Target("MIMXRT1060-EVK-v1001")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := VerifyTarget(info, foundriesImage); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+
+	// The RSA-4096 signature is checked, not waved through: one changed
+	// character in it refuses 2.root.json.
+	var f struct {
+		Signatures []struct {
+			Sig string `json:"sig"`
+		} `json:"signatures"`
+	}
+	if err := json.Unmarshal(files["2.root.json"], &f); err != nil {
+		t.Fatal(err)
+	}
+	broken := false
+	for _, s := range f.Signatures {
+		if len(s.Sig) != maxSigBase64 {
+			continue
+		}
+		b := []byte(s.Sig)
+		if b[100] == 'A' {
+			b[100] = 'B'
+		} else {
+			b[100] = 'A'
+		}
+		bad := map[string][]byte{}
+		for k, v := range files {
+			bad[k] = v
+		}
+		bad["2.root.json"] = bytes.Replace(files["2.root.json"], []byte(s.Sig), b, 1)
+		d := &device{fetch: &memFetcher{files: bad}, store: memStore{RoleRoot: files["1.root.json"]}, lim: DefaultLimits()}
+		if _, err := d.refresh(epoch); !errors.Is(err, ErrBadSignature) {
+			t.Errorf("a changed RSA-4096 signature: %v, want a bad signature", err)
+		}
+		broken = true
+	}
+	if !broken {
+		t.Error("2.root.json has no signature of 684 base64 characters")
 	}
 }

@@ -181,35 +181,49 @@ func decodeHex(dst, src []byte) bool {
 // maxSigBytes is the largest signature the device decodes (RSA-4096).
 const maxSigBytes = 512
 
+// Foundries' signatures are padded base64. base64's Decode may write up to
+// DecodedLen of its input, which counts the padding as data: for the 684
+// characters of a 512-byte signature that is 513 bytes. The decode buffer
+// is sized for the longest accepted encoding, not for the signature.
+const (
+	maxSigBase64 = (maxSigBytes + 2) / 3 * 4 // base64.StdEncoding.EncodedLen(maxSigBytes)
+	sigBufSize   = maxSigBase64 / 4 * 3      // base64.StdEncoding.DecodedLen(maxSigBase64)
+)
+
+// decodeSignature decodes a signature string's raw text into buf: base64
+// for Foundries' metadata, hex for TUF's. It refuses encodings that are
+// malformed or longer than maxSigBytes.
+func decodeSignature(buf *[sigBufSize]byte, raw []byte, foundries bool) ([]byte, bool) {
+	if foundries {
+		if len(raw) > maxSigBase64 {
+			return nil, false
+		}
+		n, err := base64.StdEncoding.Decode(buf[:], raw)
+		if err != nil || n > maxSigBytes {
+			return nil, false
+		}
+		return buf[:n], true
+	}
+	if len(raw)%2 != 0 || len(raw)/2 > maxSigBytes {
+		return nil, false
+	}
+	sig := buf[:len(raw)/2]
+	return sig, decodeHex(sig, raw)
+}
+
 // verify checks one signature over msg. TUF signatures are hex; Foundries'
 // are base64 and name their method, which must be the key's scheme.
 func (k *key) verify(b []byte, s *signature, foundries bool, msg []byte) bool {
 	if s.method.kind != jInvalid && !strIs(b, s.method, schemeName(k.scheme)) {
 		return false
 	}
-	var buf [maxSigBytes]byte
-	raw := b[s.sig.start+1 : s.sig.end-1]
 	if s.sig.esc {
 		return false
 	}
-	var sig []byte
-	if foundries {
-		if base64.StdEncoding.DecodedLen(len(raw)) > len(buf) {
-			return false
-		}
-		n, err := base64.StdEncoding.Decode(buf[:], raw)
-		if err != nil {
-			return false
-		}
-		sig = buf[:n]
-	} else {
-		if len(raw)%2 != 0 || len(raw)/2 > len(buf) {
-			return false
-		}
-		sig = buf[:len(raw)/2]
-		if !decodeHex(sig, raw) {
-			return false
-		}
+	var buf [sigBufSize]byte
+	sig, ok := decodeSignature(&buf, b[s.sig.start+1:s.sig.end-1], foundries)
+	if !ok {
+		return false
 	}
 	switch k.scheme {
 	case KeyEd25519:
