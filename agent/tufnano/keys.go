@@ -228,15 +228,23 @@ func (k *key) verify(b []byte, s *signature, foundries bool, msg []byte) bool {
 	switch k.scheme {
 	case KeyEd25519:
 		return len(sig) == ed25519.SignatureSize && ed25519.Verify(k.ed, msg, sig)
-	case KeyECDSAP256:
-		d := sha256.Sum256(msg)
-		return ecdsa.VerifyASN1(k.pub.(*ecdsa.PublicKey), d[:], sig)
-	case KeyRSAPSS:
-		d := sha256.Sum256(msg)
-		return rsa.VerifyPSS(k.pub.(*rsa.PublicKey), crypto.SHA256, d[:], sig,
-			&rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}) == nil
+	case KeyECDSAP256, KeyRSAPSS:
+		// A slice passed to crypto/ecdsa or crypto/rsa escapes, and would
+		// move buf to the heap for every signature; they get a copy, so
+		// that ed25519 (the hot path) verifies without allocating. Their
+		// own verification allocates far more than the copy.
+		return k.verifyHeap(bytes.Clone(sig), msg)
 	}
 	return false
+}
+
+func (k *key) verifyHeap(sig, msg []byte) bool {
+	d := sha256.Sum256(msg)
+	if k.scheme == KeyECDSAP256 {
+		return ecdsa.VerifyASN1(k.pub.(*ecdsa.PublicKey), d[:], sig)
+	}
+	return rsa.VerifyPSS(k.pub.(*rsa.PublicKey), crypto.SHA256, d[:], sig,
+		&rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}) == nil
 }
 
 // threshold is a role's authorised key ids and how many must sign.

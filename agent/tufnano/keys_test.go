@@ -2,6 +2,8 @@ package tufnano
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"testing"
@@ -47,6 +49,34 @@ func TestDecodeSignatureSizes(t *testing.T) {
 		var buf [sigBufSize]byte
 		if _, ok := decodeSignature(&buf, []byte(c.text), c.foundries); ok {
 			t.Errorf("%s (%q): accepted", c.name, c.text)
+		}
+	}
+}
+
+// TestVerifyEd25519DoesNotAllocate: ed25519 is what Foundries' online keys
+// and fleetsim's gateway sign with, and every refresh verifies several such
+// signatures; the signature is decoded into a buffer on the stack.
+func TestVerifyEd25519DoesNotAllocate(t *testing.T) {
+	seed := sha256.Sum256([]byte("alloc"))
+	priv := ed25519.NewKeyFromSeed(seed[:])
+	k := key{scheme: KeyEd25519, ed: priv.Public().(ed25519.PublicKey)}
+	msg := []byte(`{"_type":"Timestamp","version":1}`)
+	sig := ed25519.Sign(priv, msg)
+	for _, enc := range []struct {
+		name      string
+		foundries bool
+		text      string
+	}{
+		{"base64", true, base64.StdEncoding.EncodeToString(sig)},
+		{"hex", false, hex.EncodeToString(sig)},
+	} {
+		b := []byte(`"` + enc.text + `"`)
+		s := signature{sig: jval{kind: jString, start: 0, end: len(b)}}
+		if !k.verify(b, &s, enc.foundries, msg) {
+			t.Fatalf("%s: the signature does not verify", enc.name)
+		}
+		if n := testing.AllocsPerRun(50, func() { k.verify(b, &s, enc.foundries, msg) }); n != 0 {
+			t.Errorf("%s: %v allocations per verification, want 0", enc.name, n)
 		}
 	}
 }
