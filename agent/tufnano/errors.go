@@ -40,7 +40,8 @@ const (
 	// KindTooManySignatures: a file carries more signatures than the device
 	// keeps per role.
 	KindTooManySignatures
-	// KindUnsupportedKey: a key type that is not compiled in.
+	// KindUnsupportedKey: a key type that is not compiled in, or an RSA
+	// key over 4096 bits, whose signatures the device does not decode.
 	KindUnsupportedKey
 	// KindDuplicate: a duplicate key id, signature key id, role or object
 	// member where the specification requires uniqueness.

@@ -50,12 +50,20 @@ func newFoundriesKey(t *testing.T, typ, seed string) *foundriesKey {
 // SubjectPublicKeyInfo, whatever the modulus size.
 func foundriesRSAKey(t *testing.T, priv *rsa.PrivateKey) *foundriesKey {
 	t.Helper()
-	der, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	k := foundriesRSAKeyOf(t, &priv.PublicKey)
+	k.rsa = priv
+	return k
+}
+
+// foundriesRSAKeyOf is the public record of an RSA key, which cannot sign.
+func foundriesRSAKeyOf(t *testing.T, pub *rsa.PublicKey) *foundriesKey {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-	k := &foundriesKey{rsa: priv, public: map[string]any{"keytype": "RSA", "keyval": map[string]any{"public": string(p)}}}
+	k := &foundriesKey{public: map[string]any{"keytype": "RSA", "keyval": map[string]any{"public": string(p)}}}
 	k.id = foundriesKeyID(k.public)
 	return k
 }

@@ -26,7 +26,8 @@ const (
 	// "ecdsa-sha2-nistp256", a PEM public key and DER signatures.
 	KeyECDSAP256
 	// KeyRSAPSS is keytype "rsa" (Foundries: "RSA"), scheme
-	// "rsassa-pss-sha256", a PEM public key.
+	// "rsassa-pss-sha256", a PEM public key with a modulus of at most
+	// 4096 bits.
 	KeyRSAPSS
 
 	// AllKeyTypes is every scheme above.
@@ -141,7 +142,9 @@ func parseKey(b []byte, v jval, enabled KeyTypes, role string) (key, error) {
 				return key{}, nil
 			}
 		case *rsa.PublicKey:
-			if want != KeyRSAPSS {
+			// A modulus over 8*maxSigBytes bits signs with more bytes
+			// than the device decodes: a key it cannot use.
+			if want != KeyRSAPSS || p.N.BitLen() > 8*maxSigBytes {
 				return key{}, nil
 			}
 		default:

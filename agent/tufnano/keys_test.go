@@ -3,9 +3,13 @@ package tufnano
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
+	"math/big"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -77,6 +81,42 @@ func TestVerifyEd25519DoesNotAllocate(t *testing.T) {
 		}
 		if n := testing.AllocsPerRun(50, func() { k.verify(b, &s, enc.foundries, msg) }); n != 0 {
 			t.Errorf("%s: %v allocations per verification, want 0", enc.name, n)
+		}
+	}
+}
+
+// TestRSAKeyTooLargeIsUnsupported: an RSA key with a modulus over 4096 bits
+// makes signatures longer than maxSigBytes, which the device never decodes.
+// Such a key is one the device cannot use (unsupported-key), not one whose
+// signature failed (bad-signature): reports must not blame the repository's
+// signatures for the device's limit. Only the public key matters, so the
+// 8192-bit modulus is any odd number (an RSA-8192 key takes long to make).
+func TestRSAKeyTooLargeIsUnsupported(t *testing.T) {
+	for _, c := range []struct {
+		bits int
+		want Kind
+	}{
+		{8 * maxSigBytes, KindBadSignature}, // the largest usable key; the signature is made up
+		{8*maxSigBytes + 8, KindUnsupportedKey},
+		{8192, KindUnsupportedKey},
+	} {
+		rnd := rand.NewChaCha8([32]byte{byte(c.bits)})
+		nb := make([]byte, c.bits/8)
+		rnd.Read(nb)
+		nb[0] |= 0x80
+		nb[len(nb)-1] |= 1
+		pub := &rsa.PublicKey{N: new(big.Int).SetBytes(nb), E: 65537}
+		k := foundriesRSAKeyOf(t, pub)
+		sig := make([]byte, len(nb))
+		rnd.Read(sig)
+		body := jsonEncode(t, foundriesRoot(1, "2036-01-01T00:00:00Z", map[string][]*foundriesKey{
+			RoleRoot: {k}, RoleTimestamp: {k}, RoleSnapshot: {k}, RoleTargets: {k},
+		}))
+		root := fmt.Sprintf(`{"signatures":[{"keyid":%q,"method":"rsassa-pss-sha256","sig":%q}],"signed":%s}`,
+			k.id, base64.StdEncoding.EncodeToString(sig), body)
+		_, err := New(DefaultLimits(), &memFetcher{}, memStore{RoleRoot: []byte(root)})
+		if KindOf(err) != c.want {
+			t.Errorf("RSA-%d root key: %v, want %s", c.bits, err, c.want)
 		}
 	}
 }
