@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/big"
 	"math/rand/v2"
@@ -118,5 +119,30 @@ func TestRSAKeyTooLargeIsUnsupported(t *testing.T) {
 		if KindOf(err) != c.want {
 			t.Errorf("RSA-%d root key: %v, want %s", c.bits, err, c.want)
 		}
+	}
+}
+
+// TestThresholdAboveCountedBuffer: verifyThreshold counts verified keys in
+// a slice over an 8-entry array on the stack, 8 being the default
+// MaxSignatures. A device configured for more signatures must still count
+// past 8 (the slice grows), not stop or wrap at the array's size.
+func TestThresholdAboveCountedBuffer(t *testing.T) {
+	const n = 12
+	r := newTestRepo(t, KeyEd25519, false, true)
+	r.root.Signed.Roles[RoleTimestamp].KeyIDs = nil
+	r.signers[RoleTimestamp] = nil
+	for i := range n {
+		r.addKey(RoleTimestamp, newSigner(t, KeyEd25519, fmt.Sprint("timestamp-many-", i)))
+	}
+	r.root.Signed.Roles[RoleTimestamp].Threshold = n
+	r.publish(RoleRoot, RoleTimestamp)
+	d := newDevice(r)
+	d.lim.MaxSignatures = n
+	if _, err := d.refresh(epoch); err != nil {
+		t.Fatalf("timestamp signed by all %d keys of threshold %d: %v", n, n, err)
+	}
+	r.files["timestamp.json"] = encode(r, r.timestamp, r.signers[RoleTimestamp][:n-1])
+	if _, err := d.refresh(epoch); !errors.Is(err, ErrThreshold) {
+		t.Errorf("timestamp signed by %d of %d keys: %v, want a threshold error", n-1, n, err)
 	}
 }
