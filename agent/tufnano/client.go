@@ -1,6 +1,7 @@
 package tufnano
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/subtle"
@@ -105,6 +106,7 @@ type Client struct {
 	targets   map[string]*targetsMeta // top-level and delegated, by role name
 	now       time.Time
 	refreshed bool
+	trusted   bool // the last Refresh succeeded
 
 	buf   []byte // fetch and load buffer, MaxMetadataSize long
 	canon canonicaliser
@@ -223,7 +225,7 @@ func (c *Client) verify(keys []key, t threshold, env *envelope, role string) err
 func (c *Client) Refresh(now time.Time) error {
 	c.now = now
 	c.timestamp, c.snapshot, c.targets = nil, nil, map[string]*targetsMeta{}
-	c.refreshed = true
+	c.refreshed, c.trusted = true, false
 	if err := c.updateRoot(); err != nil {
 		return err
 	}
@@ -233,8 +235,24 @@ func (c *Client) Refresh(now time.Time) error {
 	if err := c.updateSnapshot(); err != nil {
 		return err
 	}
-	_, err := c.loadTargets(RoleTargets, RoleRoot)
-	return err
+	if _, err := c.loadTargets(RoleTargets, RoleRoot); err != nil {
+		return err
+	}
+	c.trusted = true
+	return nil
+}
+
+// TargetsMetadata returns the trusted top-level targets.json, byte for byte
+// as the repository served it and the Store keeps it, for an update agent
+// that reads the targets itself (as aktualizr-nano reads libtufnano's
+// metadata buffer). It returns nil unless the last Refresh succeeded. The
+// bytes are a copy: the caller may keep or change them without touching the
+// client's trusted state. Delegated roles are not included.
+func (c *Client) TargetsMetadata() []byte {
+	if !c.trusted {
+		return nil
+	}
+	return bytes.Clone(c.targets[RoleTargets].raw)
 }
 
 // updateRoot follows the root chain N+1, N+2, ... (spec §5.3).

@@ -401,3 +401,82 @@ func TestEscapeRoleName(t *testing.T) {
 		t.Errorf("MetadataFileName = %q", got)
 	}
 }
+
+// failingSave is a store that cannot keep one role.
+type failingSave struct {
+	memStore
+	role string
+}
+
+func (s failingSave) Save(role string, data []byte) error {
+	if role == s.role {
+		return errors.New("flash write failed")
+	}
+	return s.memStore.Save(role, data)
+}
+
+// TestTargetsMetadata: after a successful refresh the agent gets the
+// trusted targets.json byte for byte, whether downloaded or read back from
+// the store; after a failed one, nothing, even when the failure came after
+// the targets had verified.
+func TestTargetsMetadata(t *testing.T) {
+	r := newTestRepo(t, KeyEd25519, false, false)
+	r.addTarget(RoleTargets, "fw/board-v2.bin", []byte("firmware v2"))
+	r.publish(RoleTargets, RoleSnapshot, RoleTimestamp)
+	d := newDevice(r)
+	c, err := New(d.lim, d.fetch, d.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := c.TargetsMetadata(); b != nil {
+		t.Errorf("before any refresh: %d bytes, want nil", len(b))
+	}
+	if err := c.Refresh(epoch); err != nil {
+		t.Fatal(err)
+	}
+	got := c.TargetsMetadata()
+	if !bytes.Equal(got, r.files["targets.json"]) {
+		t.Fatalf("targets metadata is not the served targets.json:\n%s", got)
+	}
+	got[0] = 'x' // the caller's copy
+	if !bytes.Equal(c.TargetsMetadata(), r.files["targets.json"]) {
+		t.Error("changing the returned bytes changed the client's")
+	}
+	if _, err := c.Target("fw/board-v2.bin"); err != nil {
+		t.Error(err)
+	}
+
+	// A second boot reads targets from the store.
+	c, err = d.refresh(epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(c.TargetsMetadata(), r.files["targets.json"]) {
+		t.Error("from the store: targets metadata is not the served targets.json")
+	}
+
+	// A refused timestamp: nothing is trusted.
+	good := r.files["timestamp.json"]
+	r.files["timestamp.json"] = []byte("{}")
+	if err := c.Refresh(epoch); err == nil {
+		t.Fatal("refresh accepted a broken timestamp")
+	}
+	if b := c.TargetsMetadata(); b != nil {
+		t.Errorf("after a failed refresh: %d bytes, want nil", len(b))
+	}
+	r.files["timestamp.json"] = good
+
+	// New targets verify, but the store cannot keep them.
+	r.addTarget(RoleTargets, "fw/board-v3.bin", []byte("firmware v3"))
+	r.publish(RoleTargets, RoleSnapshot, RoleTimestamp)
+	c, err = New(d.lim, d.fetch, failingSave{d.store, RoleTargets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Refresh(epoch); !errors.Is(err, ErrStore) {
+		t.Fatalf("refresh with a failing store: %v, want a store error", err)
+	}
+	if b := c.TargetsMetadata(); b != nil {
+		t.Errorf("after a refresh that could not save targets: %d bytes, want nil", len(b))
+	}
+}
