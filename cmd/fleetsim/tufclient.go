@@ -44,8 +44,12 @@ client protocol of the TUF conformance suite:
   fleetsim tuf-client --metadata-dir D --metadata-url U --target-name P
       [--target-name P ...] --target-base-url U --target-dir T download
 
-Exit status 0 means success, 1 a refused update or download (the reason is
-printed), 2 bad usage. The reference time is the system clock; when FAKETIME
+init keeps TRUSTED_ROOT only if it is a root signed by a threshold of its own
+root keys, as the device checks whenever it loads its root; a refused root
+leaves what was stored before.
+
+Exit status 0 means success, 1 a refused root, update or download (the reason
+is printed), 2 bad usage. The reference time is the system clock; when FAKETIME
 is set (the suite runs clients under libfaketime, which Go's clock ignores)
 it is taken from the date command instead.`,
 		Args: cobra.NoArgs,
@@ -63,15 +67,25 @@ it is taken from the date command instead.`,
 	cmd.AddCommand(
 		&cobra.Command{
 			Use:   "init TRUSTED_ROOT",
-			Short: "Install TRUSTED_ROOT as the trusted root (no network)",
+			Short: "Check TRUSTED_ROOT's self-signature and install it as the trusted root (no network)",
 			Args:  cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				if f.metadataDir == "" {
 					return errors.New("--metadata-dir DIR is required: the directory that keeps the trusted metadata")
 				}
-				data, err := os.ReadFile(args[0])
+				lim, err := f.limits()
+				if err != nil {
+					return err
+				}
+				data, err := readRoot(args[0], lim.MaxMetadataSize)
 				if err != nil {
 					return &exitError{1, fmt.Errorf("reading the trusted root: %w", err)}
+				}
+				// The device checks its root's self-signature whenever it
+				// loads it (tufnano.New). Refuse now what it would refuse at
+				// the next refresh, and keep the root stored before.
+				if _, err := tufnano.New(lim, nil, rootStore(data)); err != nil {
+					return &exitError{1, fmt.Errorf("refusing %s as the trusted root, nothing stored (a root must be signed by a threshold of its own root keys): %w", args[0], err)}
 				}
 				if err := os.MkdirAll(f.metadataDir, 0o755); err != nil {
 					return &exitError{1, fmt.Errorf("keeping the trusted root: %w", err)}
@@ -121,15 +135,24 @@ it is taken from the date command instead.`,
 	return cmd
 }
 
+// limits are the device's limits with the flags' sizes.
+func (f *tufClientFlags) limits() (tufnano.Limits, error) {
+	if f.maxMetadata <= 0 || f.maxSignatures <= 0 {
+		return tufnano.Limits{}, errors.New("--max-metadata-size and --max-signatures must be positive")
+	}
+	lim := tufnano.DefaultLimits()
+	lim.MaxMetadataSize, lim.MaxSignatures = f.maxMetadata, f.maxSignatures
+	return lim, nil
+}
+
 func (f *tufClientFlags) client(ctx context.Context) (*tufnano.Client, error) {
 	if f.metadataDir == "" || f.metadataURL == "" {
 		return nil, errors.New("--metadata-dir and --metadata-url are required")
 	}
-	if f.maxMetadata <= 0 || f.maxSignatures <= 0 {
-		return nil, errors.New("--max-metadata-size and --max-signatures must be positive")
+	lim, err := f.limits()
+	if err != nil {
+		return nil, err
 	}
-	lim := tufnano.DefaultLimits()
-	lim.MaxMetadataSize, lim.MaxSignatures = f.maxMetadata, f.maxSignatures
 	fetch := &httpFetcher{ctx: ctx, base: withSlash(f.metadataURL)}
 	c, err := tufnano.New(lim, fetch, dirStore(f.metadataDir))
 	if err != nil {
@@ -248,6 +271,40 @@ func httpGet(ctx context.Context, url string) (io.ReadCloser, error) {
 		resp.Body.Close()
 		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
+}
+
+// readRoot reads a root file of at most limit bytes, the most the device
+// would load. Errors: a KindTooLarge *tufnano.Error, or the file's.
+func readRoot(path string, limit int) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	buf := make([]byte, limit)
+	n, err := tufnano.ReadBounded(fh, buf)
+	if err != nil {
+		return nil, err
+	}
+	return buf[:n], nil
+}
+
+// rootStore is a store that holds only a root not yet trusted: tufnano.New
+// over it checks the root as the device does when it loads its own.
+type rootStore []byte
+
+func (r rootStore) Load(role string, dst []byte) (int, error) {
+	if role != tufnano.RoleRoot {
+		return 0, fmt.Errorf("%s: %w", role, tufnano.ErrNotFound)
+	}
+	if len(r) > len(dst) {
+		return 0, tufnano.ErrTooLarge
+	}
+	return copy(dst, r), nil
+}
+
+func (rootStore) Save(role string, _ []byte) error {
+	return fmt.Errorf("%s: a root being checked keeps nothing", role)
 }
 
 // dirStore keeps each role's metadata as <escaped role>.json in a directory,

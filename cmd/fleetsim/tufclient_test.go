@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"math/rand/v2"
 	"net/http"
@@ -132,12 +133,12 @@ func TestTUFClientFailures(t *testing.T) {
 	s := newTUFServer(t, time.Now().UTC())
 	dir := t.TempDir()
 	md := filepath.Join(dir, "metadata")
-	rootFile := filepath.Join(dir, "root.json")
-	if err := os.WriteFile(rootFile, []byte(`{"signed":{}}`), 0o644); err != nil {
+	// A root broken in the device's flash (init refuses to store one).
+	if err := os.MkdirAll(md, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if code, out := runTUFCLI(t, "tuf-client", "--metadata-dir", md, "init", rootFile); code != 0 {
-		t.Fatalf("init copies without checking: exit %d: %s", code, out)
+	if err := os.WriteFile(filepath.Join(md, "root.json"), []byte(`{"signed":{}}`), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	code, out := runTUFCLI(t, "tuf-client", "--metadata-dir", md, "--metadata-url", s.URL+"/metadata", "refresh")
 	if code != 1 || !strings.Contains(out, "malformed") {
@@ -189,4 +190,79 @@ func TestTUFClientFakeTime(t *testing.T) {
 	if code, out := runTUFCLI(t, refresh...); code != 1 || !strings.Contains(out, "expired") {
 		t.Errorf("with FAKETIME in 2099: exit %d, %q; want an expiry", code, out)
 	}
+}
+
+// TestTUFClientInitVerifiesRoot: init keeps a root only if the device would
+// load it, signed by a threshold of its own root keys; otherwise it exits 1
+// with one line saying why, and whatever was stored before stays.
+func TestTUFClientInitVerifiesRoot(t *testing.T) {
+	s := newTUFServer(t, time.Now().UTC())
+	dir := t.TempDir()
+	root, err := s.repo.Root(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := s.repo.Fetch("devel", "timestamp.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	random := make([]byte, 512)
+	rand.NewChaCha8([32]byte{8}).Read(random)
+	// The first hex digit of the root key's signature, changed.
+	badSig := bytes.Clone(root.Data)
+	i := bytes.Index(badSig, []byte(`"sig":"`)) + len(`"sig":"`)
+	if badSig[i] == '0' {
+		badSig[i] = '1'
+	} else {
+		badSig[i] = '0'
+	}
+	file := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := file("root.json", root.Data)
+
+	for _, c := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"random bytes", random, "tuf malformed (root): json"},
+		{"JSON that is not metadata", []byte(`{"signed":{}}`), "tuf malformed (root)"},
+		{"metadata that is not a root", ts.Data, "tuf wrong-type (root)"},
+		{"a root whose self-signature is bad", badSig, "tuf bad-signature (root)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			bad := file(strings.ReplaceAll(c.name, " ", "-")+".json", c.data)
+			// Into an empty directory: refused, nothing created.
+			fresh := filepath.Join(t.TempDir(), "metadata")
+			wantRefusal(t, 1, c.want, "tuf-client", "--metadata-dir", fresh, "init", bad)
+			if _, err := os.Stat(fresh); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("a refused init left %s (%v)", fresh, err)
+			}
+			// Over a good root: refused, the good root stays.
+			md := filepath.Join(t.TempDir(), "metadata")
+			mustCLI(t, "tuf-client", "--metadata-dir", md, "init", good)
+			wantRefusal(t, 1, c.want, "tuf-client", "--metadata-dir", md, "init", bad)
+			if got := readFile(t, filepath.Join(md, "root.json")); !bytes.Equal(got, root.Data) {
+				t.Error("a refused init changed the stored root")
+			}
+			if code, out := runTUFCLI(t, "tuf-client", "--metadata-dir", md, "--metadata-url", s.URL+"/metadata", "refresh"); code != 0 {
+				t.Errorf("refresh after a refused init: exit %d: %s", code, out)
+			}
+		})
+	}
+
+	// The good root is stored byte for byte.
+	md := filepath.Join(dir, "metadata")
+	mustCLI(t, "tuf-client", "--metadata-dir", md, "init", good)
+	if got := readFile(t, filepath.Join(md, "root.json")); !bytes.Equal(got, root.Data) {
+		t.Error("the stored root is not the given one")
+	}
+	// A root larger than the device reads, and limits that are no limits.
+	wantRefusal(t, 1, "too-large", "tuf-client", "--metadata-dir", md, "--max-metadata-size", "100", "init", good)
+	wantRefusal(t, 2, "must be positive", "tuf-client", "--metadata-dir", md, "--max-signatures", "0", "init", good)
 }
