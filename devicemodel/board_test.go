@@ -23,7 +23,7 @@ func TestBoardLayouts(t *testing.T) {
 	}{
 		{"k64f", 0x80000, 8, part{0x20000, 0x20000}, part{0x40000, 0x20000}, part{0x60000, 0x1000}, 32, []string{"overwrite", "swap-scratch"}},
 		{"stm32f4", 0x100000, 1, part{0x20000, 0x20000}, part{0x40000, 0x20000}, part{0x60000, 0x20000}, 1, []string{"overwrite", "swap-scratch"}},
-		{"nrf52840", 0x80000, 4, part{0x8000, 0x34000}, part{0x3c000, 0x34000}, part{0x70000, 0xd000}, 52, []string{"overwrite", "swap-scratch"}},
+		{"nrf52840", 0x100000, 4, part{0x8000, 0x34000}, part{0x3c000, 0x34000}, part{0x70000, 0xd000}, 52, []string{"overwrite", "swap-scratch"}},
 		{"rt1060", 0x800000, 4, part{0x40000, 0x200000}, part{0x240000, 0x200000}, part{0x440000, 0x10000}, 512, []string{"overwrite", "swap-scratch"}},
 	}
 	for _, c := range cases {

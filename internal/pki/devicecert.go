@@ -64,7 +64,7 @@ func (ca *CA) newDeviceTemplate(production bool, now time.Time) (*deviceTemplate
 	if err != nil {
 		return nil, err
 	}
-	der, err := ca.signDevice(DeviceSpec{UUID: "00000000-0000-4000-8000-000000000001", Production: production}, key, now, nil)
+	der, err := ca.signDevice(DeviceSpec{UUID: "00000000-0000-4000-8000-000000000001", Production: production}, &key.PublicKey, now, nil)
 	if err != nil {
 		return nil, err
 	}

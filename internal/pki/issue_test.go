@@ -333,7 +333,7 @@ func TestDeviceTemplateMatchesCreateCertificate(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				simple, err := ca.signDevice(DeviceSpec{UUID: uuid, Production: production}, key, t0, nil)
+				simple, err := ca.signDevice(DeviceSpec{UUID: uuid, Production: production}, &key.PublicKey, t0, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -354,7 +354,7 @@ func BenchmarkSignDevice(b *testing.B) {
 	uuid := formatUUID(bits)
 	b.Run("simple", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := ca.signDevice(DeviceSpec{UUID: uuid}, key, t0, nil); err != nil {
+			if _, err := ca.signDevice(DeviceSpec{UUID: uuid}, &key.PublicKey, t0, nil); err != nil {
 				b.Fatal(err)
 			}
 		}

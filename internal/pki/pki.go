@@ -295,17 +295,17 @@ func (ca *CA) IssueDevice(s DeviceSpec, now time.Time, random io.Reader) (tls.Ce
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	der, err := ca.signDevice(s, key, now, random)
+	der, err := ca.signDevice(s, &key.PublicKey, now, random)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
 	return leafCertificate(der, key)
 }
 
-// signDevice signs the device certificate of s for key. A nil signing
+// signDevice signs the device certificate of s for pub. A nil signing
 // source makes the signature deterministic (RFC 6979), which Issue uses for
 // seeded fleets.
-func (ca *CA) signDevice(s DeviceSpec, key *ecdsa.PrivateKey, now time.Time, signing io.Reader) ([]byte, error) {
+func (ca *CA) signDevice(s DeviceSpec, pub *ecdsa.PublicKey, now time.Time, signing io.Reader) ([]byte, error) {
 	uuid, serial, err := parseUUID(s.UUID)
 	if err != nil {
 		return nil, err
@@ -322,7 +322,7 @@ func (ca *CA) signDevice(s DeviceSpec, key *ecdsa.PrivateKey, now time.Time, sig
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
-	der, err := x509.CreateCertificate(signing, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	der, err := x509.CreateCertificate(signing, tmpl, ca.Cert, pub, ca.Key)
 	if err != nil {
 		return nil, fmt.Errorf("pki: signing device %s: %w", uuid, err)
 	}

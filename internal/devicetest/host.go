@@ -1,0 +1,270 @@
+// Package devicetest runs virtual MCUs against an in-process gateway on a
+// virtual clock, one device at a time, for tests and golden traces: time
+// passes only when the device sleeps, every request is a call of the
+// gateway's device handler with the device's certificate attached, and a
+// run is a pure function of its inputs.
+//
+// It is the single-device seed of the fleet engine's virtual mode; it
+// imports the gateway, so devicemodel and agent never need to.
+package devicetest
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/fleetsim/fleetsim/agent"
+)
+
+// Host is a virtual world for devices that run one at a time (Run them
+// one after the other, never together). It implements devicemodel.Host.
+type Host struct {
+	mu  sync.Mutex
+	now time.Time
+
+	// Devices is the gateway's device API; Files serves /mcu/files (nil:
+	// Devices).
+	Devices, Files http.Handler
+	// ClientCAs verify device certificates, as the TLS handshake would.
+	ClientCAs *x509.CertPool
+	// Latency is added to every request and connection (one round trip).
+	Latency time.Duration
+	// OnTime is called with the new time whenever the clock moves (the
+	// gateway's Tick, a test's checks).
+	OnTime func(now time.Time)
+
+	down  bool
+	cuts  []timedCut
+	stats Stats
+}
+
+type timedCut struct {
+	at  time.Time
+	cut func()
+}
+
+// Stats counts the requests and bytes of a run.
+type Stats struct {
+	Connections, Requests    int
+	BytesSent, BytesReceived int64
+}
+
+// NewHost returns a host whose clock starts at t.
+func NewHost(t time.Time) *Host { return &Host{now: t} }
+
+// Now is the virtual time.
+func (h *Host) Now() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.now
+}
+
+// Stats is what the devices sent and received so far.
+func (h *Host) Stats() Stats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.stats
+}
+
+// SetNetworkDown makes every connection attempt fail (an outage) or
+// succeed again.
+func (h *Host) SetNetworkDown(down bool) {
+	h.mu.Lock()
+	h.down = down
+	h.mu.Unlock()
+}
+
+// CutAt calls cut (a device's PowerCut) when the clock reaches t.
+func (h *Host) CutAt(t time.Time, cut func()) {
+	h.mu.Lock()
+	h.cuts = append(h.cuts, timedCut{t, cut})
+	h.mu.Unlock()
+}
+
+// Sleep advances the clock by d at once. A cut due before the sleep ends
+// happens at its time, and the sleep reports that it was interrupted.
+func (h *Host) Sleep(d time.Duration, interrupt <-chan struct{}) bool {
+	h.mu.Lock()
+	end := h.now.Add(d)
+	for i, c := range h.cuts {
+		if !c.at.After(end) {
+			h.cuts = append(h.cuts[:i], h.cuts[i+1:]...)
+			if c.at.After(h.now) {
+				h.now = c.at
+			}
+			now := h.now
+			h.mu.Unlock()
+			h.tick(now)
+			c.cut()
+			return false
+		}
+	}
+	h.now = end
+	h.mu.Unlock()
+	h.tick(end)
+	select {
+	case <-interrupt:
+		return false
+	default:
+		return true
+	}
+}
+
+func (h *Host) tick(now time.Time) {
+	if h.OnTime != nil {
+		h.OnTime(now)
+	}
+}
+
+// ErrNetworkDown: the host's network is down.
+var ErrNetworkDown = errors.New("network unreachable")
+
+// Connect checks the device's certificate as a TLS handshake would (one
+// round trip of latency) and returns an in-process connection.
+func (h *Host) Connect(ep agent.Endpoint, id tls.Certificate) (agent.Conn, error) {
+	h.mu.Lock()
+	down := h.down
+	h.mu.Unlock()
+	if down {
+		h.Sleep(3*time.Second, nil)
+		return nil, ErrNetworkDown
+	}
+	h.Sleep(h.Latency, nil)
+	if len(id.Certificate) == 0 {
+		return nil, errors.New("tls: no client certificate")
+	}
+	leaf, err := x509.ParseCertificate(id.Certificate[0])
+	if err != nil {
+		return nil, err
+	}
+	if h.ClientCAs != nil {
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: h.ClientCAs, CurrentTime: h.Now(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+			return nil, fmt.Errorf("remote error: tls: bad certificate (%v)", err)
+		}
+	}
+	handler := h.Devices
+	if ep == agent.Files && h.Files != nil {
+		handler = h.Files
+	}
+	h.mu.Lock()
+	h.stats.Connections++
+	h.mu.Unlock()
+	return &conn{h: h, handler: handler, tls: &tls.ConnectionState{HandshakeComplete: true, PeerCertificates: []*x509.Certificate{leaf}}}, nil
+}
+
+type conn struct {
+	h       *Host
+	handler http.Handler
+	tls     *tls.ConnectionState
+	closed  bool
+}
+
+// Send calls the handler with the request, then charges one round trip.
+func (c *conn) Send(req *agent.Request, buf []byte) (agent.Response, error) {
+	if c.closed {
+		return agent.Response{}, errors.New("connection closed")
+	}
+	var body io.Reader = http.NoBody
+	if req.Body != nil {
+		body = bytes.NewReader(req.Body)
+	}
+	hreq, err := http.NewRequest(req.Method, "https://gateway"+req.Path, body)
+	if err != nil {
+		return agent.Response{}, err
+	}
+	hreq.ContentLength = int64(len(req.Body))
+	hreq.TLS = c.tls
+	hreq.RemoteAddr = "192.0.2.1:40000"
+	for _, f := range req.Header {
+		hreq.Header.Set(f.Name, f.Value)
+	}
+	if req.RangeEnd > 0 {
+		hreq.Header.Set("Range", "bytes="+strconv.FormatInt(req.RangeStart, 10)+"-"+strconv.FormatInt(req.RangeEnd, 10))
+	}
+	w := &bufWriter{buf: buf, header: http.Header{}}
+	c.handler.ServeHTTP(w, hreq)
+	c.h.Sleep(c.h.Latency, nil)
+	c.h.mu.Lock()
+	c.h.stats.Requests++
+	c.h.stats.BytesSent += int64(len(req.Body))
+	c.h.stats.BytesReceived += int64(w.headerBytes() + w.n)
+	c.h.mu.Unlock()
+	if w.overflow || w.headerBytes()+w.n > len(buf) {
+		c.closed = true
+		return agent.Response{Status: w.status()}, agent.ErrResponseTooLarge
+	}
+	return w.response(), nil
+}
+
+func (c *conn) Close() error {
+	c.closed = true
+	return nil
+}
+
+// bufWriter is an http.ResponseWriter that keeps the body in the device's
+// buffer, after room for the headers (which are sized when written).
+type bufWriter struct {
+	buf      []byte
+	header   http.Header
+	code     int
+	body     []byte // collected body, bounded by buf
+	n        int
+	overflow bool
+}
+
+func (w *bufWriter) Header() http.Header { return w.header }
+
+func (w *bufWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+}
+
+func (w *bufWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	w.n += len(p)
+	if w.n > len(w.buf) {
+		w.overflow = true
+		return len(p), nil
+	}
+	w.body = append(w.body, p...)
+	return len(p), nil
+}
+
+func (w *bufWriter) status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
+}
+
+// headerBytes sizes the status line and headers as they would be sent.
+func (w *bufWriter) headerBytes() int {
+	n := len("HTTP/1.1 200 OK\r\n") + 2
+	if w.header.Get("Content-Length") == "" {
+		n += len("Content-Length: ") + len(strconv.Itoa(w.n)) + 2
+	}
+	for k, vs := range w.header {
+		for _, v := range vs {
+			n += len(k) + 2 + len(v) + 2
+		}
+	}
+	return n
+}
+
+func (w *bufWriter) response() agent.Response {
+	hb := w.headerBytes()
+	r := agent.Response{Status: w.status(), HeaderBytes: hb}
+	if w.n > 0 {
+		copy(w.buf[hb:], w.body)
+		r.Body = w.buf[hb : hb+w.n]
+	}
+	return r
+}
