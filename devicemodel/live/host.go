@@ -62,6 +62,18 @@ type Host struct {
 	// RequestTimeout bounds one request and its answer (default 30 s);
 	// DialTimeout a connection with its handshake (default 10 s).
 	RequestTimeout, DialTimeout time.Duration
+	// SessionCache, when not nil, lets connections resume TLS sessions
+	// kept in it (tls.Config.ClientSessionCache). nil, the default, is an
+	// MCU, which keeps no session state: every connection is a full
+	// handshake. A cache belongs to one device and must never be shared
+	// between hosts of different identities: a resumed session carries
+	// the identity it was made with.
+	SessionCache tls.ClientSessionCache
+	// OnHandshake, when not nil, is called with the state of every
+	// verified handshake, full or resumed, over TCP and QUIC alike
+	// (through tls.Config.VerifyConnection), before Connect returns but
+	// possibly on another goroutine (QUIC handshakes run on quic-go's).
+	OnHandshake func(tls.ConnectionState)
 
 	stats Stats
 }
@@ -109,8 +121,9 @@ func (h *Host) timeouts() (req, dial time.Duration) {
 	return req, dial
 }
 
-// Connect opens one connection to ep presenting id: TLS with SNI, no
-// session resumption (an MCU keeps no session state), TLS 1.2 or later.
+// Connect opens one connection to ep presenting id: TLS with SNI, TLS 1.2
+// or later, no session resumption unless SessionCache is set (an MCU keeps
+// no session state).
 func (h *Host) Connect(ep agent.Endpoint, id tls.Certificate) (agent.Conn, error) {
 	base := h.base(ep)
 	if base == nil {
@@ -124,6 +137,15 @@ func (h *Host) Connect(ep agent.Endpoint, id tls.Certificate) (agent.Conn, error
 	}
 	if tlsCfg.ServerName == "" {
 		tlsCfg.ServerName = base.Hostname()
+	}
+	if h.SessionCache != nil {
+		tlsCfg.ClientSessionCache = h.SessionCache
+	}
+	if on := h.OnHandshake; on != nil {
+		tlsCfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			on(cs)
+			return nil
+		}
 	}
 	reqTimeout, dialTimeout := h.timeouts()
 	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
