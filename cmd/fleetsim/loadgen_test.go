@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -15,21 +16,29 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fleetsim/fleetsim/devicemodel/mcuboot/image"
+	"github.com/fleetsim/fleetsim/gateway"
+	"github.com/fleetsim/fleetsim/internal/gatewaytest"
 )
 
 // loadgenFixture is a PKI directory laid out like `fleetsim pki` writes it
 // (ca.crt, devices/index.txt, devices/<UUID>.pem) and an mTLS server on
-// 127.0.0.1 answering the check-in and ranged reads of fw.
+// 127.0.0.1: the fleetsim gateway's device API, with one target for the
+// devices' hardware, and ranged reads of fw.
 type loadgenFixture struct {
 	url, devices, ca, fwPath, fwFile string
 	fw                               []byte
 }
 
+// newLoadgenFixture starts the fixture; a configStatus other than 0 answers
+// every GET /config with it instead of the gateway.
 func newLoadgenFixture(t *testing.T, configStatus int) *loadgenFixture {
 	t.Helper()
 	dir := t.TempDir()
@@ -74,20 +83,40 @@ func newLoadgenFixture(t *testing.T, configStatus int) *loadgenFixture {
 	must(os.MkdirAll(f.devices, 0o755))
 	must(os.WriteFile(f.ca, pemOf("CERTIFICATE", caDER), 0o644))
 	must(os.WriteFile(f.fwFile, f.fw, 0o644))
-	must(os.WriteFile(filepath.Join(f.devices, "index.txt"), []byte("dev-a production\ndev-b test\n"), 0o644))
-	must(os.WriteFile(filepath.Join(f.devices, "dev-a.pem"), issue(2, "dev-a", x509.ExtKeyUsageClientAuth), 0o600))
-	must(os.WriteFile(filepath.Join(f.devices, "dev-b.pem"), issue(3, "dev-b", x509.ExtKeyUsageClientAuth), 0o600))
+	// The gateway knows devices by UUID.
+	devA, devB := "5e1f0000-0000-4000-8000-00000000000a", "5e1f0000-0000-4000-8000-00000000000b"
+	must(os.WriteFile(filepath.Join(f.devices, "index.txt"), []byte(devA+" production\n"+devB+" test\n"), 0o644))
+	must(os.WriteFile(filepath.Join(f.devices, devA+".pem"), issue(2, devA, x509.ExtKeyUsageClientAuth), 0o600))
+	must(os.WriteFile(filepath.Join(f.devices, devB+".pem"), issue(3, devB, x509.ExtKeyUsageClientAuth), 0o600))
 	serverPair := issue(4, "gateway", x509.ExtKeyUsageServerAuth)
 	serverCert, err := tls.X509KeyPair(serverPair, serverPair)
 	must(err)
 
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
+	// The gateway offers version 2 to the devices, which run version 1
+	// (loadgen's default --target); a load test never installs it.
+	imageKey, err := image.GenerateKey(image.KeyEd25519, rand.Reader)
+	must(err)
+	g, err := gateway.Open(filepath.Join(dir, "gw"), gateway.Options{
+		Clock: wallClock{}, Random: rand.Reader, Factory: "test", ImageKeys: []crypto.PublicKey{imageKey.Public()}, NoSync: true,
+	})
+	must(err)
+	t.Cleanup(func() { g.Close() })
+	upload := httptest.NewRequest("POST", "https://admin/v1/firmware?hwid=loadtest-board&tags=devel",
+		bytes.NewReader(gatewaytest.SignedImage(t, imageKey, 2, 4000)))
+	upload.Header.Set("Authorization", "Bearer test")
+	rec := httptest.NewRecorder()
+	g.AdminHandler("test").ServeHTTP(rec, upload)
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("uploading the target: %d %s", rec.Code, rec.Body)
+	}
+
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /config", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(configStatus) })
-	mux.HandleFunc("PUT /system_info/", func(w http.ResponseWriter, r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) })
-	mux.HandleFunc("PUT /system_info", func(w http.ResponseWriter, r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) })
-	mux.HandleFunc("GET /repo/timestamp.json", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"signed":{}}`)) })
+	mux.Handle("/", g.DeviceHandler())
+	if configStatus != 0 {
+		mux.HandleFunc("GET /config", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(configStatus) })
+	}
 	mux.HandleFunc("GET "+f.fwPath, func(w http.ResponseWriter, r *http.Request) {
 		http.ServeContent(w, r, "fw.bin", time.Time{}, bytes.NewReader(f.fw))
 	})
@@ -126,7 +155,7 @@ func (f *loadgenFixture) runAnswered(t *testing.T, extra ...string) (int, string
 }
 
 func TestLoadgenCheckInJSON(t *testing.T) {
-	f := newLoadgenFixture(t, http.StatusNoContent)
+	f := newLoadgenFixture(t, 0)
 	code, out, errOut := f.runAnswered(t, "--scenario", "checkin", "--proto", "h2", "--json")
 	if code != 0 || errOut != "" {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
@@ -146,14 +175,21 @@ func TestLoadgenCheckInJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatal(err)
 	}
-	if r.Scenario != "checkin" || r.Proto != "h2" || r.Requests == 0 || r.Errors != 0 || r.ReqPerSec <= 0 || r.P99Ms <= 0 ||
-		r.Statuses["GET /repo/2.root.json 404"] == 0 {
+	// The agent's check-in: the reports, then the TUF refresh (no new
+	// root, the timestamp) with the metadata it keeps.
+	if r.Scenario != "checkin" || r.Proto != "h2" || r.Requests == 0 || r.Errors != 0 || r.ReqPerSec <= 0 || r.P99Ms <= 0 {
 		t.Fatalf("unexpected result %+v", r)
+	}
+	for _, k := range []string{"GET /config 204", "PUT /system_info 200", "PUT /system_info/network 200",
+		"PUT /system_info/config 200", "GET /repo/2.root.json 404", "GET /repo/timestamp.json 200"} {
+		if r.Statuses[k] == 0 {
+			t.Fatalf("no %q in %v", k, r.Statuses)
+		}
 	}
 }
 
 func TestLoadgenRangeHuman(t *testing.T) {
-	f := newLoadgenFixture(t, http.StatusOK)
+	f := newLoadgenFixture(t, 0)
 	code, out, errOut := f.runAnswered(t, "--scenario", "range", "--path", f.fwPath, "--file", f.fwFile)
 	if code != 0 || errOut != "" {
 		t.Fatalf("exit %d, stderr %q, stdout %q", code, errOut, out)
@@ -176,7 +212,7 @@ func TestLoadgenReportsServerErrors(t *testing.T) {
 	}
 
 	// A local copy that differs from what the server sends.
-	g := newLoadgenFixture(t, http.StatusOK)
+	g := newLoadgenFixture(t, 0)
 	other := filepath.Join(t.TempDir(), "other.bin")
 	if err := os.WriteFile(other, bytes.Repeat([]byte{0}, len(g.fw)), 0o644); err != nil {
 		t.Fatal(err)
@@ -186,7 +222,7 @@ func TestLoadgenReportsServerErrors(t *testing.T) {
 }
 
 func TestLoadgenUsageErrors(t *testing.T) {
-	f := newLoadgenFixture(t, http.StatusOK)
+	f := newLoadgenFixture(t, 0)
 	badIndex := t.TempDir()
 	if err := os.WriteFile(filepath.Join(badIndex, "index.txt"), []byte("dev-a staging\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -206,6 +242,7 @@ func TestLoadgenUsageErrors(t *testing.T) {
 		{[]string{"loadgen", "--url", f.url, "--devices", badIndex, "--ca", f.ca, "--scenario", "checkin"}, "bad device index: line 1"},
 		{f.args("--scenario", "range", "--path", "/mcu/files/00/none.bin"), "cannot learn the firmware size"},
 		{f.args("--scenario", "checkin", "--duration", "soon"), "invalid argument"},
+		{f.args("--scenario", "checkin", "--target", "loadtest-board"), "is not <hwid>-v<version>"},
 	} {
 		code, _, errOut := runCLI(t, tc.args...)
 		wantFail(t, code, errOut, 2, tc.want)

@@ -23,10 +23,14 @@ import (
 type Scenario string
 
 const (
-	// CheckIn is aktualizr-nano's idle check-in (foundries.md §1.4): GET
-	// /config, PUT /system_info, PUT /system_info/network, PUT
-	// /system_info/config, GET /repo/<N+1>.root.json (404: no new root), GET
-	// /repo/timestamp.json, over one keep-alive connection.
+	// CheckIn is the idle check-in (foundries.md §1.4), as the update
+	// agent makes it ((*agent.Agent).CheckIn): GET /config, PUT
+	// /system_info, PUT /system_info/network, PUT /system_info/config,
+	// then the TUF refresh with the device's metadata kept in its flash:
+	// GET /repo/<N+1>.root.json (404: no new root), GET
+	// /repo/timestamp.json, and snapshot.json and targets.json only when
+	// the timestamp announces new ones. A device's first check-in also
+	// fetches 1.root.json (trust on first use) and every role.
 	CheckIn Scenario = "checkin"
 	// Range is the firmware download (foundries.md §1.7): the image read in
 	// consecutive ranges of Chunk bytes, each answered 206, starting again
@@ -70,23 +74,28 @@ type Config struct {
 	// Devices are the identities; connection i is Devices[i%len(Devices)].
 	Devices []Device
 	// Connections is the number of concurrent devices, each with its own
-	// transport, connection and TLS session cache.
+	// transport, connection and TLS session cache (and for CheckIn its own
+	// agent and flash).
 	Connections int
 	// Warmup runs before the measured window and is not counted.
 	Warmup time.Duration
 	// Duration is the measured window.
 	Duration time.Duration
 
-	// Reconnect opens a new connection for every check-in, as
-	// aktualizr-nano does between polls (CheckIn only).
+	// Reconnect opens a new connection for every check-in, as the agent
+	// (aktualizr-nano) does between polls; without it a device keeps one
+	// connection open across its check-ins (CheckIn only).
 	Reconnect bool
 	// Resume lets a device resume its own earlier TLS session when it
 	// reconnects; without it every connection is a full handshake, like an
 	// MCU that keeps no session state.
 	Resume bool
-	// Tag is sent as x-ats-tags on check-in requests.
+	// Tag is the devices' default tag (CheckIn): the agent sends it as
+	// x-ats-tags until /config sets another ("" = agent.DefaultTag).
 	Tag string
-	// Target is sent as x-ats-target: "<hwid>-v<running version>".
+	// Target is the running target, "<hwid>-v<version>" (CheckIn): each
+	// device runs build <version> of its firmware on hardware <hwid>, and
+	// the agent sends it as x-ats-target.
 	Target string
 
 	// Path is the firmware file read by Range, "/mcu/files/xx/yyyy.bin".
@@ -110,7 +119,9 @@ type Result struct {
 	Reconnect   bool     `json:"reconnect"`
 	// Seconds is the measured window.
 	Seconds float64 `json:"seconds"`
-	// Requests counts requests answered as expected; Errors the others.
+	// Requests counts requests answered as expected; Errors the others,
+	// and the check-ins the agent failed although every answer had an
+	// expected status (a TUF rejection, say).
 	Requests uint64 `json:"requests"`
 	Errors   uint64 `json:"errors"`
 	// Bytes counts response body bytes of the expected answers.
@@ -128,7 +139,7 @@ type Result struct {
 	// "GET /config 204", errors included.
 	Statuses map[string]uint64 `json:"statuses"`
 	// ErrorKinds counts errors by kind, e.g. "status GET /config 500",
-	// "transport", "content-range".
+	// "transport", "content-range", "check-in tuf bad-signature".
 	ErrorKinds map[string]uint64 `json:"error_kinds,omitempty"`
 	// Handshakes counts TLS handshakes completed in the window, Resumed
 	// those that resumed an earlier session of the same device.
@@ -173,6 +184,11 @@ func (c *Config) check() error {
 	if c.Duration <= 0 || c.Warmup < 0 {
 		return bad("duration must be positive and warm-up not negative")
 	}
+	if c.Scenario == CheckIn {
+		if _, _, err := ParseTarget(c.Target); err != nil {
+			return err
+		}
+	}
 	if c.Scenario == Range {
 		if !strings.HasPrefix(c.Path, "/") {
 			return bad("range needs the file's path, starting with '/'")
@@ -194,9 +210,11 @@ func (c *Config) check() error {
 }
 
 // Run runs the load test until the warm-up and the measured window have
-// passed or ctx ends, and returns what was measured. It returns an error
-// only when the run cannot start (ErrConfig, ErrProbe, a client that cannot
-// be built); failed requests are counted in the Result instead.
+// passed or ctx ends, and returns what was measured. The check-in's devices
+// boot first (their agents start, 0.4 s), before the warm-up. Run returns
+// an error only when the run cannot start (ErrConfig, ErrProbe, a client or
+// an agent that cannot be built); failed requests are counted in the
+// Result instead.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := cfg.check(); err != nil {
 		return Result{}, err
@@ -220,7 +238,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	workers := make([]*worker, cfg.Connections)
 	for i := range workers {
-		w, err := newWorker(&cfg, cfg.Devices[i%len(cfg.Devices)])
+		w, err := newWorker(&cfg, cfg.Devices[i%len(cfg.Devices)], i)
 		if err != nil {
 			for _, w := range workers[:i] {
 				w.close()
@@ -228,6 +246,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return Result{}, err
 		}
 		workers[i] = w
+	}
+	if err := boot(ctx, workers); err != nil {
+		for _, w := range workers {
+			w.close()
+		}
+		return Result{}, err
 	}
 
 	start := time.Now()
@@ -256,6 +280,30 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return merge(&cfg, workers, seconds), nil
 }
 
+// boot starts every device's agent, all at once: aknano_init pauses 0.4 s,
+// which is boot time, not part of the run.
+func boot(ctx context.Context, workers []*worker) error {
+	errs := make([]error, len(workers))
+	var wg sync.WaitGroup
+	for i, w := range workers {
+		if w.dev == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = w.dev.boot(ctx)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err // the others are most likely the same
+		}
+	}
+	return nil
+}
+
 // stagger spreads the devices' starting offsets over the file, so that the
 // server is not asked for the same range by everybody at once.
 func stagger(i, n int, size, chunk int64) int64 {
@@ -282,7 +330,7 @@ func merge(cfg *Config, workers []*worker, seconds float64) Result {
 		r.Handshakes += w.handshakes.Load()
 		r.Resumed += w.resumed.Load()
 		for k, v := range w.statuses {
-			r.Statuses[fmt.Sprintf("%s %d", k.label, k.code)] += v
+			r.Statuses[fmt.Sprintf("%s %s %d", k.method, k.path, k.code)] += v
 		}
 		for k, v := range w.errKinds {
 			if r.ErrorKinds == nil {
@@ -420,49 +468,27 @@ func ProbeSize(ctx context.Context, cfg *Config) (int64, error) {
 	return cr.Complete, nil
 }
 
-// checkInStep is one request of the idle check-in.
-type checkInStep struct {
-	method, path string
-	label        string // "METHOD path", as Result.Statuses names it
-	body         []byte
-	ok           []int // the statuses that mean "as expected"
-}
-
-// The bodies aktualizr-nano sends (foundries.md §1.4): small JSON, and the
-// agent's settings as TOML; none carries a Content-Type.
-var (
-	systemInfoBody = []byte(`{"product":"loadtest-board","description":"Aktualizr-nano PoC","claimed":true,"serial":"0123456789ABCDEF0123456789ABCDEF","id":"loadtest-board","class":"MCU"}`)
-	networkBody    = []byte(`{"local_ipv4":"192.168.1.73","mac":"02:00:00:4c:47:01"}`)
-	configBody     = []byte("[aknano_settings]\npoll_interval = 15\nhw_id = \"loadtest-board\"\ntag = \"devel\"\nbinary_compilation_local_time = \"Nov 21 2026 08:00:00\"\nprovisioning_mode = \"No Secure Element\"\n")
-)
-
-// checkIn is the steady-state check-in of a device that holds root version
-// 1: the gateway has no root 2 (404; libtufnano also stops at 403) and the
-// timestamp is unchanged, so snapshot and targets are not fetched.
-var checkIn = []checkInStep{
-	{http.MethodGet, "/config", "GET /config", nil, []int{200, 204}},
-	{http.MethodPut, "/system_info", "PUT /system_info", systemInfoBody, []int{200, 204}},
-	{http.MethodPut, "/system_info/network", "PUT /system_info/network", networkBody, []int{200, 204}},
-	{http.MethodPut, "/system_info/config", "PUT /system_info/config", configBody, []int{200, 204}},
-	{http.MethodGet, "/repo/2.root.json", "GET /repo/2.root.json", nil, []int{404, 403}},
-	{http.MethodGet, "/repo/timestamp.json", "GET /repo/timestamp.json", nil, []int{200}},
-}
-
-// statusKey counts answers per request kind and status without formatting
-// a string per request: the client shares the CPU with the server it
-// measures.
+// statusKey counts answers per request kind ("GET /config", "GET range")
+// and status without formatting a string per request: the client shares
+// the CPU with the server it measures.
 type statusKey struct {
-	label string
-	code  int
+	method, path string
+	code         int
 }
 
-// worker is one virtual device: its own client, and its share of the
-// counts, merged when the run ends so that workers never contend.
+// worker is one virtual device: its own client (Range) or agent
+// (CheckIn), and its share of the counts, merged when the run ends so that
+// workers never contend.
 type worker struct {
 	cfg     *Config
 	client  *http.Client
 	closeFn func()
 	wantMaj int
+	dev     *checkInDevice
+
+	// Per check-in: whether a request was counted as an error, and
+	// whether one got no answer.
+	sawErr, sawTransportErr bool
 
 	from, end time.Time
 	offset    int64
@@ -480,21 +506,34 @@ type worker struct {
 	firstErrAt time.Time
 }
 
-func newWorker(cfg *Config, dev Device) (*worker, error) {
+// newWorker builds virtual device number i with identity dev.
+func newWorker(cfg *Config, dev Device, i int) (*worker, error) {
 	w := &worker{cfg: cfg, statuses: map[statusKey]uint64{}, errKinds: map[string]uint64{}}
+	if cfg.Scenario == CheckIn {
+		d, err := newCheckInDevice(cfg, w, dev, i)
+		if err != nil {
+			return nil, err
+		}
+		w.dev = d
+		return w, nil
+	}
 	var err error
 	w.client, w.closeFn, err = newClient(cfg, dev, w.handshake)
 	if err != nil {
 		return nil, err
 	}
 	w.wantMaj = map[Proto]int{HTTP1: 1, HTTP2: 2, HTTP3: 3}[cfg.Proto]
-	if cfg.Scenario == Range {
-		w.buf = make([]byte, cfg.Chunk+1)
-	}
+	w.buf = make([]byte, cfg.Chunk+1)
 	return w, nil
 }
 
-func (w *worker) close() { w.closeFn() }
+func (w *worker) close() {
+	if w.dev != nil {
+		w.dev.net.close()
+		return
+	}
+	w.closeFn()
+}
 
 func (w *worker) handshake(cs tls.ConnectionState) {
 	if !w.counts(time.Now()) {
@@ -517,68 +556,6 @@ func (w *worker) loop(ctx context.Context) {
 	}
 }
 
-// checkIn runs one check-in. Like aktualizr-nano it gives up on the rest of
-// the sequence when the connection fails.
-func (w *worker) checkIn(ctx context.Context) {
-	for _, step := range checkIn {
-		if ctx.Err() != nil {
-			return
-		}
-		if !w.checkInRequest(ctx, step) {
-			break
-		}
-	}
-	if w.cfg.Reconnect {
-		w.client.CloseIdleConnections()
-	}
-}
-
-func (w *worker) checkInRequest(ctx context.Context, step checkInStep) bool {
-	var body io.Reader
-	if step.body != nil {
-		body = bytes.NewReader(step.body)
-	}
-	req, err := http.NewRequestWithContext(ctx, step.method, w.cfg.BaseURL+step.path, body)
-	if err != nil {
-		w.fail(time.Now(), "request", err.Error())
-		return false
-	}
-	if w.cfg.Tag != "" {
-		req.Header.Set("x-ats-tags", w.cfg.Tag)
-	}
-	if w.cfg.Target != "" {
-		req.Header.Set("x-ats-target", w.cfg.Target)
-	}
-	t0 := time.Now()
-	resp, err := w.client.Do(req)
-	if err != nil {
-		w.transportFailed(ctx, err)
-		return false
-	}
-	n, err := io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	t1 := time.Now()
-	if !w.counts(t1) {
-		return err == nil
-	}
-	label := step.label
-	w.statuses[statusKey{label, resp.StatusCode}]++
-	switch {
-	case err != nil:
-		if ctx.Err() == nil {
-			w.fail(t1, "body", fmt.Sprintf("%s: reading the body: %v", label, err))
-		}
-		return false
-	case resp.ProtoMajor != w.wantMaj:
-		w.fail(t1, "protocol", fmt.Sprintf("%s: answered over %s, want %s", label, resp.Proto, w.cfg.Proto))
-	case !contains(step.ok, resp.StatusCode):
-		w.fail(t1, fmt.Sprintf("status %s %d", label, resp.StatusCode), fmt.Sprintf("%s: status %d, want %v", label, resp.StatusCode, step.ok))
-	default:
-		w.success(t1.Sub(t0), n)
-	}
-	return true
-}
-
 // rangeRead asks for the next chunk of the file and checks that exactly
 // the bytes asked for came back (foundries.md §1.7: 206 with Content-Range
 // and Content-Length). Like aktualizr-nano, which has no resume, a device
@@ -599,6 +576,7 @@ func (w *worker) rangeRead(ctx context.Context) {
 	if err != nil {
 		w.offset = 0
 		w.transportFailed(ctx, err)
+		w.pause(ctx)
 		return
 	}
 	// One byte more than asked tells a long answer from an exact one.
@@ -616,10 +594,7 @@ func (w *worker) rangeRead(ctx context.Context) {
 	}
 	// Answers outside the window are not counted, but a device keeps
 	// moving through the file during the warm-up all the same.
-	counted := w.counts(t1)
-	if counted {
-		w.statuses[statusKey{"GET range", resp.StatusCode}]++
-	}
+	counted := w.count(http.MethodGet, "range", resp.StatusCode, t1)
 	if why, kind := w.checkRange(resp, first, last, n, long, rerr); kind != "" {
 		w.fail(t1, kind, fmt.Sprintf("GET %s bytes=%d-%d: %s", cfg.Path, first, last, why))
 		w.offset = 0
@@ -671,6 +646,16 @@ func (w *worker) counts(t time.Time) bool {
 	return !t.Before(w.from) && !t.After(w.end)
 }
 
+// count counts an answer with its status when it completed at t, in the
+// measured window, and reports whether it did.
+func (w *worker) count(method, path string, status int, t time.Time) bool {
+	if !w.counts(t) {
+		return false
+	}
+	w.statuses[statusKey{method, path, status}]++
+	return true
+}
+
 func (w *worker) success(d time.Duration, n int64) {
 	w.ok++
 	w.bytes += uint64(n)
@@ -688,14 +673,19 @@ func (w *worker) fail(at time.Time, kind, msg string) {
 	}
 }
 
-// transportFailed counts a request that got no answer, then pauses
-// briefly: a closed loop against a refused port would otherwise spin and
-// starve the server it shares the machine with.
+// transportFailed counts a request or connection that got no answer.
 func (w *worker) transportFailed(ctx context.Context, err error) {
 	if ctx.Err() != nil {
 		return // the run ended with this request in flight
 	}
+	w.sawErr, w.sawTransportErr = true, true
 	w.fail(time.Now(), "transport", err.Error())
+}
+
+// pause waits briefly after a request that got no answer: a closed loop
+// against a refused port would otherwise spin and starve the server it
+// shares the machine with.
+func (w *worker) pause(ctx context.Context) {
 	t := time.NewTimer(transportBackoff)
 	defer t.Stop()
 	select {
@@ -706,12 +696,3 @@ func (w *worker) transportFailed(ctx context.Context, err error) {
 
 // transportBackoff is the pause after a request that got no answer.
 const transportBackoff = 10 * time.Millisecond
-
-func contains(set []int, v int) bool {
-	for _, s := range set {
-		if s == v {
-			return true
-		}
-	}
-	return false
-}

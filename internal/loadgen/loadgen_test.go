@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -17,6 +18,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +27,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleetsim/fleetsim/devicemodel/mcuboot/image"
+	"github.com/fleetsim/fleetsim/gateway"
+	"github.com/fleetsim/fleetsim/internal/gatewaytest"
 	"github.com/quic-go/quic-go/http3"
 )
 
@@ -106,7 +111,7 @@ func newTestPKI(t *testing.T, uuids []string) *testPKI {
 
 const testFirmwarePath = "/mcu/files/ab/" + "cdef0123456789cdef0123456789cdef0123456789cdef0123456789cdef01" + ".bin"
 
-// fault makes the test server misbehave on ranged reads.
+// fault makes the test server misbehave.
 type fault int32
 
 const (
@@ -114,66 +119,98 @@ const (
 	faultContentRange       // a Content-Range one byte off
 	faultStatus200          // the whole file with 200, as a server ignoring Range would
 	faultShortBody          // one byte less than asked
+	faultConfig500          // GET /config answers 500
+	faultTimestamp          // timestamp.json altered after signing, answered 200
 )
 
-// deviceAPI is a minimal device API: the six check-in endpoints and ranged
-// reads of one image. It refuses requests without a client certificate or,
-// on the check-in endpoints, without x-ats-tags, so a client that forgets
-// either shows up as errors.
+// deviceAPI is the fleetsim gateway's device API, with ranged reads of one
+// image on the side and faults injected in front of both. It records the
+// answers each device got, so a test can tell that every device checked
+// in, not only that the fleet did.
 type deviceAPI struct {
+	gw      http.Handler
 	image   []byte
 	fault   atomic.Int32
 	devices seenDevices
 }
 
-// seenDevices records which device identities the server has seen.
+// seenDevices records, per device identity, how often it got each answer
+// ("GET /repo/timestamp.json 200").
 type seenDevices struct {
 	mu   sync.Mutex
-	seen map[string]bool
+	seen map[string]map[string]int
 }
 
-func (m *seenDevices) add(cn string) {
+func (m *seenDevices) add(cn, answer string) {
 	m.mu.Lock()
-	m.seen[cn] = true
+	if m.seen[cn] == nil {
+		m.seen[cn] = map[string]int{}
+	}
+	m.seen[cn][answer]++
 	m.mu.Unlock()
 }
 
-func newDeviceAPI(image []byte) *deviceAPI {
-	return &deviceAPI{image: image, devices: seenDevices{seen: map[string]bool{}}}
+// reset returns the answers each device got, and forgets them.
+func (m *seenDevices) reset() map[string]map[string]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	seen := m.seen
+	m.seen = map[string]map[string]int{}
+	return seen
 }
 
 // quietLog swallows the servers' complaints about the failures the tests
 // provoke on purpose.
 func quietLog() *log.Logger { return log.New(io.Discard, "", 0) }
 
+// statusRecorder remembers the status a handler answered.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(p []byte) (int, error) {
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	return r.ResponseWriter.Write(p)
+}
+
 func (a *deviceAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		http.Error(w, "no client certificate", http.StatusForbidden)
 		return
 	}
-	a.devices.add(r.TLS.PeerCertificates[0].Subject.CommonName)
 	if r.URL.Path == testFirmwarePath {
+		a.devices.add(r.TLS.PeerCertificates[0].Subject.CommonName, "GET range")
 		a.serveFirmware(w, r)
 		return
 	}
-	if r.Header.Get("x-ats-tags") == "" {
-		http.Error(w, "no tag", http.StatusBadRequest)
-		return
-	}
-	switch {
-	case r.Method == http.MethodGet && r.URL.Path == "/config":
-		w.WriteHeader(http.StatusNoContent)
-	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/system_info"):
-		if b, _ := io.ReadAll(r.Body); len(b) == 0 {
-			http.Error(w, "empty body", http.StatusBadRequest)
-			return
-		}
-		w.WriteHeader(http.StatusOK)
-	case r.Method == http.MethodGet && r.URL.Path == "/repo/timestamp.json":
-		_, _ = w.Write([]byte(`{"signed":{"_type":"timestamp","version":1}}`))
+	rec := &statusRecorder{ResponseWriter: w}
+	switch f := fault(a.fault.Load()); {
+	case f == faultConfig500 && r.URL.Path == "/config":
+		http.Error(rec, "config unavailable", http.StatusInternalServerError)
+	case f == faultTimestamp && r.URL.Path == "/repo/timestamp.json":
+		orig := httptest.NewRecorder()
+		a.gw.ServeHTTP(orig, r)
+		body := bytes.Replace(orig.Body.Bytes(), []byte(`"_type":"timestamp"`), []byte(`"_type":"timestamq"`), 1)
+		rec.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		rec.WriteHeader(orig.Code)
+		_, _ = rec.Write(body)
 	default:
-		http.NotFound(w, r)
+		a.gw.ServeHTTP(rec, r)
 	}
+	if rec.code == 0 {
+		rec.code = http.StatusOK // nothing written: net/http sends 200
+	}
+	a.devices.add(r.TLS.PeerCertificates[0].Subject.CommonName, fmt.Sprintf("%s %s %d", r.Method, r.URL.Path, rec.code))
 }
 
 func (a *deviceAPI) serveFirmware(w http.ResponseWriter, r *http.Request) {
@@ -211,10 +248,54 @@ type testServer struct {
 	devs []Device
 }
 
+// The devices' firmware: hardware, tag and the running version, and the
+// newer version the gateway offers them (which a load test never installs).
+const (
+	testHWID    = "loadtest-board"
+	testTag     = "devel"
+	testTarget  = testHWID + "-v1"
+	testOffered = 2
+)
+
+// gatewayClock is the wall clock, for a gateway on real sockets.
+type gatewayClock struct{}
+
+func (gatewayClock) Now() time.Time { return time.Now() }
+
+// openGateway opens a fleetsim gateway in a temporary directory, on the
+// wall clock, with one target of testHWID in testTag.
+func openGateway(t *testing.T) *gateway.Gateway {
+	t.Helper()
+	key, err := image.GenerateKey(image.KeyEd25519, gatewaytest.Rand(1, 'l', 'g'))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.Open(t.TempDir(), gateway.Options{
+		Clock: gatewayClock{}, Random: gatewaytest.Rand(2, 'l', 'g'), Factory: "loadgen-test",
+		ImageKeys: []crypto.PublicKey{key.Public()}, NoSync: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	img := gatewaytest.SignedImage(t, key, testOffered, 4000)
+	req := httptest.NewRequest("POST", "https://admin/v1/firmware?hwid="+testHWID+"&tags="+testTag, bytes.NewReader(img))
+	req.Header.Set("Authorization", "Bearer loadgen-test")
+	w := httptest.NewRecorder()
+	g.AdminHandler("loadgen-test").ServeHTTP(w, req)
+	if w.Code != http.StatusCreated {
+		t.Fatalf("uploading the target: %d %s", w.Code, w.Body)
+	}
+	return g
+}
+
+// testUUIDs are the devices' names: the gateway takes UUIDs only.
+var testUUIDs = []string{"0a1b2c3d-0000-4000-8000-000000000001", "0a1b2c3d-0000-4000-8000-000000000002"}
+
 func startTestServer(t *testing.T, image []byte) *testServer {
 	t.Helper()
-	pki := newTestPKI(t, []string{"dev-0001", "dev-0002"})
-	api := newDeviceAPI(image)
+	pki := newTestPKI(t, testUUIDs)
+	api := &deviceAPI{gw: openGateway(t).DeviceHandler(), image: image, devices: seenDevices{seen: map[string]map[string]int{}}}
 	tlsCfg := &tls.Config{
 		Certificates: []tls.Certificate{pki.serverCert},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
@@ -252,7 +333,7 @@ func (s *testServer) config(sc Scenario, p Proto) Config {
 	return Config{
 		BaseURL: s.url, RootCAs: s.pki.pool, Scenario: sc, Proto: p, Devices: s.devs,
 		Connections: 2, Warmup: 20 * time.Millisecond, Duration: 200 * time.Millisecond,
-		Resume: true, Tag: "devel", Target: "loadtest-board-v1", Path: testFirmwarePath,
+		Resume: true, Tag: testTag, Target: testTarget, Path: testFirmwarePath,
 	}
 }
 
@@ -297,38 +378,88 @@ func checkSane(t *testing.T, r Result) {
 	}
 }
 
+// The answers of a check-in. Every check-in asks the steady ones; a
+// device's first also fetches the root it trusts on first use and the
+// roles it has none of yet (snapshot, targets), once.
+var (
+	steadyCheckIn = []string{"GET /config 204", "PUT /system_info 200", "PUT /system_info/network 200",
+		"PUT /system_info/config 200", "GET /repo/2.root.json 404", "GET /repo/timestamp.json 200"}
+	firstCheckIn = []string{"GET /repo/1.root.json 200", "GET /repo/snapshot.json 200", "GET /repo/targets.json 200"}
+)
+
+// TestCheckIn runs the agent's check-in against the gateway over each
+// protocol, with one connection per device kept open or a new one per
+// check-in. Every device refreshes its TUF metadata at every check-in (no
+// new root, the timestamp, nothing more once it has the rest), and every
+// answer is as the device API promises.
 func TestCheckIn(t *testing.T) {
-	s := startTestServer(t, testImage(100_000))
+	s := startTestServer(t, nil)
 	for _, p := range []Proto{HTTP1, HTTP2, HTTP3} {
-		t.Run(string(p), func(t *testing.T) {
-			r, err := runAnswered(t, s.config(CheckIn, p))
-			if err != nil {
-				t.Fatal(err)
+		for _, reconnect := range []bool{false, true} {
+			name := string(p) + "/keep-alive"
+			if reconnect {
+				name = string(p) + "/reconnect"
 			}
-			checkSane(t, r)
-			// Every step of the sequence was answered as the device API
-			// promises, and the sequence ran in order: no step can be more
-			// than one ahead of the next per connection.
-			want := []string{"GET /config 204", "PUT /system_info 200", "PUT /system_info/network 200",
-				"PUT /system_info/config 200", "GET /repo/2.root.json 404", "GET /repo/timestamp.json 200"}
-			var total uint64
-			for i, k := range want {
-				n := r.Statuses[k]
-				if n == 0 {
-					t.Fatalf("no %q in %v", k, r.Statuses)
+			t.Run(name, func(t *testing.T) {
+				s.api.devices.reset()
+				cfg := s.config(CheckIn, p)
+				cfg.Reconnect = reconnect
+				r, err := runAnswered(t, cfg)
+				if err != nil {
+					t.Fatal(err)
 				}
-				if i > 0 && (n > r.Statuses[want[i-1]]+2 || r.Statuses[want[i-1]] > n+2) {
-					t.Fatalf("steps out of step: %v", r.Statuses)
+				checkSane(t, r)
+				checkCheckIns(t, r, cfg.Connections)
+				// Handshakes: one per device kept open, or one per check-in.
+				checkIns := r.Statuses[steadyCheckIn[0]]
+				if reconnect && r.Handshakes+uint64(cfg.Connections) < checkIns || !reconnect && r.Handshakes > uint64(cfg.Connections) {
+					t.Fatalf("%d handshakes for %d check-ins of %d devices", r.Handshakes, checkIns, cfg.Connections)
 				}
-				total += n
-			}
-			if total != r.Requests || len(r.Statuses) != len(want) {
-				t.Fatalf("statuses %v do not add up to %d requests", r.Statuses, r.Requests)
-			}
-		})
+				// Server side: each device, not only the fleet, refreshed.
+				seen := s.api.devices.reset()
+				if len(seen) != len(s.devs) {
+					t.Fatalf("the server saw devices %v, want %d", seen, len(s.devs))
+				}
+				for cn, answers := range seen {
+					for _, want := range append(steadyCheckIn, firstCheckIn...) {
+						if answers[want] == 0 {
+							t.Fatalf("device %s never got %q: %v", cn, want, answers)
+						}
+					}
+					if n := answers["GET /repo/1.root.json 200"]; n != 1 {
+						t.Fatalf("device %s fetched its first root %d times", cn, n)
+					}
+				}
+			})
+		}
 	}
-	if len(s.api.devices.seen) != 2 {
-		t.Fatalf("server saw devices %v, want both identities", s.api.devices.seen)
+}
+
+// checkCheckIns checks that a run's answers are those of whole check-ins
+// of n devices: only the check-in's answers, each steady one as often as
+// the others (but for the check-ins the window cut), the first-contact
+// ones at most once per device.
+func checkCheckIns(t *testing.T, r Result, n int) {
+	t.Helper()
+	var total uint64
+	for i, k := range steadyCheckIn {
+		c := r.Statuses[k]
+		if c == 0 {
+			t.Fatalf("no %q in %v", k, r.Statuses)
+		}
+		if prev := r.Statuses[steadyCheckIn[max(i-1, 0)]]; c > prev+uint64(2*n) || prev > c+uint64(2*n) {
+			t.Fatalf("steps out of step: %v", r.Statuses)
+		}
+		total += c
+	}
+	for _, k := range firstCheckIn {
+		if r.Statuses[k] > uint64(n) {
+			t.Fatalf("%d of %q for %d devices: %v", r.Statuses[k], k, n, r.Statuses)
+		}
+		total += r.Statuses[k]
+	}
+	if total != r.Requests {
+		t.Fatalf("statuses %v do not add up to %d requests", r.Statuses, r.Requests)
 	}
 }
 
@@ -472,17 +603,45 @@ func TestContentMismatch(t *testing.T) {
 	}
 }
 
+// TestCheckInStatusErrors: an unexpected status is an error of its
+// request; the agent goes on with its check-in, as aknano does after a
+// failed /config.
 func TestCheckInStatusErrors(t *testing.T) {
 	s := startTestServer(t, nil)
+	s.api.fault.Store(int32(faultConfig500))
 	cfg := s.config(CheckIn, HTTP1)
-	cfg.Tag = "" // the server answers 400 to every check-in request without a tag
 	cfg.Warmup, cfg.Duration = 0, 150*time.Millisecond
 	r, err := runAnswered(t, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Requests != 0 || r.Errors == 0 || r.ErrorKinds["status GET /config 400"] == 0 {
-		t.Fatalf("want every answer an error: %s", r)
+	t.Log(r)
+	if r.Errors == 0 || r.ErrorKinds["status GET /config 500"] != r.Errors || r.Statuses["GET /repo/timestamp.json 200"] == 0 {
+		t.Fatalf("want every /config an error and the rest answered: %s", r)
+	}
+}
+
+// TestCheckInTUFRejection: metadata the agent refuses fails the check-in
+// even though every status was as expected; each such check-in is one
+// error.
+func TestCheckInTUFRejection(t *testing.T) {
+	s := startTestServer(t, nil)
+	s.api.fault.Store(int32(faultTimestamp))
+	cfg := s.config(CheckIn, HTTP2)
+	cfg.Warmup, cfg.Duration = 0, 150*time.Millisecond
+	r, err := runAnswered(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(r)
+	failed := uint64(0)
+	for kind, n := range r.ErrorKinds {
+		if strings.HasPrefix(kind, "check-in tuf ") {
+			failed += n
+		}
+	}
+	if r.Requests == 0 || r.Errors == 0 || failed != r.Errors || !strings.Contains(r.FirstError, "timestamp") {
+		t.Fatalf("want each check-in refused by TUF: %s", r)
 	}
 }
 
@@ -526,6 +685,7 @@ func TestProtocolMismatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Log(r)
 	if r.Requests != 0 || r.Errors == 0 {
 		t.Fatalf("an HTTP/1.1 server measured as h2: %s", r)
 	}
@@ -545,6 +705,10 @@ func TestConfigErrors(t *testing.T) {
 		"range reconnect": func(c *Config) { c.Scenario, c.Reconnect = Range, true },
 		"size vs image":   func(c *Config) { c.Scenario, c.Size, c.Image = Range, 10, []byte("abc") },
 		"huge chunk":      func(c *Config) { c.Scenario, c.Chunk = Range, 1<<40 },
+		"no target":       func(c *Config) { c.Target = "" },
+		"target version":  func(c *Config) { c.Target = "loadtest-board-v1.2" },
+		"hwid too long":   func(c *Config) { c.Target = strings.Repeat("x", 21) + "-v1" },
+		"tag too long":    func(c *Config) { c.Tag = strings.Repeat("t", 40) },
 	} {
 		cfg := s.config(CheckIn, HTTP1)
 		mod(&cfg)
@@ -561,7 +725,8 @@ func TestRunStopsWithContext(t *testing.T) {
 	s := startTestServer(t, nil)
 	cfg := s.config(CheckIn, HTTP1)
 	cfg.Duration = time.Hour
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	// The devices boot for 0.4 s before the run's clock starts.
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
 	defer cancel()
 	start := time.Now()
 	r, err := Run(ctx, cfg)
