@@ -51,12 +51,25 @@ previous answer has been read to the end). After --warmup it measures for
 percentiles (request sent to last body byte read) and errors.
 
 Scenarios (after aktualizr-nano):
-  checkin  the idle check-in, six requests per connection: GET /config
-           (200 or 204), PUT /system_info, PUT /system_info/network,
-           PUT /system_info/config (200 or 204), GET /repo/2.root.json
-           (404 or 403), GET /repo/timestamp.json (200), each with x-ats-tags
-           and x-ats-target. --reconnect opens a new TLS connection for every
-           check-in, as the device does between polls.
+  checkin  the idle check-in, made by fleetsim's update agent itself, one
+           agent per device with its TUF metadata in (simulated) flash:
+           GET /config (200 or 204), PUT /system_info, PUT
+           /system_info/network, PUT /system_info/config (200 or 204), then
+           the TUF refresh: GET /repo/<N+1>.root.json (404 or 403: no new
+           root; /repo/2.root.json for a root of version 1), GET
+           /repo/timestamp.json (200), and snapshot.json and targets.json
+           (200) only when the timestamp announces new ones. A device's
+           first check-in also fetches 1.root.json, which it then trusts,
+           and every role, normally during the warm-up. A check-in the
+           agent fails (metadata it refuses) with every status as expected
+           is an error too, so a baseline server must serve the gateway's
+           signed metadata. Each device runs --target "<hwid>-v<version>" and
+           follows --tag until /config sets another; the agent sends both
+           as x-ats-target and x-ats-tags, and never installs what it finds.
+           Devices boot (0.4 s) before the warm-up starts. By default a
+           device keeps its connection across check-ins; --reconnect opens
+           a new TLS connection for every check-in, as the device does
+           between polls.
   range    the firmware download: --path read in --chunk-byte ranges
            (Range: bytes=a-b), each answer must be 206 with the Content-Range
            asked and exactly those bytes; back to byte 0 after the last.
@@ -92,10 +105,10 @@ first), 2 for bad usage or a run that could not start.`,
 	fl.IntVar(&f.connections, "connections", 32, "concurrent devices, one connection each")
 	fl.DurationVar(&f.duration, "duration", 15*time.Second, "measured window")
 	fl.DurationVar(&f.warmup, "warmup", 2*time.Second, "time run before the measured window, not counted")
-	fl.BoolVar(&f.reconnect, "reconnect", false, "checkin: a new TLS connection per check-in")
+	fl.BoolVar(&f.reconnect, "reconnect", false, "checkin: a new TLS connection per check-in, as the device (default: one kept open)")
 	fl.BoolVar(&f.resume, "resume", true, "let a device resume its own TLS session on reconnect (false: full handshakes)")
-	fl.StringVar(&f.tag, "tag", "devel", "checkin: the x-ats-tags header")
-	fl.StringVar(&f.target, "target", "loadtest-board-v1", "checkin: the x-ats-target header, <hwid>-v<version>")
+	fl.StringVar(&f.tag, "tag", "devel", "checkin: the devices' default tag (x-ats-tags until /config sets another)")
+	fl.StringVar(&f.target, "target", "loadtest-board-v1", "checkin: the firmware the devices run, <hwid>-v<version> (x-ats-target)")
 	fl.BoolVar(&f.json, "json", false, "print the result as one line of JSON")
 	return cmd
 }
