@@ -591,3 +591,14 @@ func (r *seededRand) Uint64() uint64 {
 	r.Read(b[:])
 	return binary.LittleEndian.Uint64(b[:])
 }
+
+// Slots opens the bootloader's application view on the device's flash, for
+// inspection between runs (not while the device runs): the running image
+// and its state.
+func (d *Device) Slots() (*mcuboot.App, error) {
+	l, err := d.m.cfg.Board.Bootloader(d.flash, d.m.cfg.Bootloader)
+	if err != nil {
+		return nil, err
+	}
+	return l.App(), nil
+}

@@ -4,17 +4,22 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net"
 	"net/http/httptest"
+	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fleetsim/fleetsim/agent"
 	"github.com/fleetsim/fleetsim/devicemodel"
+	"github.com/fleetsim/fleetsim/devicemodel/live"
 	"github.com/fleetsim/fleetsim/devicemodel/mcuboot"
 	"github.com/fleetsim/fleetsim/devicemodel/mcuboot/image"
 	"github.com/fleetsim/fleetsim/gateway"
@@ -25,14 +30,23 @@ import (
 // Epoch is the virtual time a rig starts at.
 var Epoch = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
-// Rig is a gateway on a virtual clock with its factory: the PKI, the
-// image signing key, and devices built against it.
+// Rig is a gateway with its factory: the PKI, the image signing key, and
+// devices built against it. A virtual rig (NewRig) runs the gateway in
+// process on a virtual clock; a live rig (NewLiveRig) serves it on
+// loopback over mutual TLS and runs devices on the wall clock.
 type Rig struct {
 	T        testing.TB
-	Host     *Host
 	Gateway  *gateway.Gateway
 	CA       *pki.CA
 	ImageKey crypto.Signer
+	Pool     *x509.CertPool
+	// Dir is the gateway's data directory.
+	Dir string
+	// Host is where devices run: Virtual or Live.
+	Host    devicemodel.Host
+	Virtual *Host
+	Live    *live.Host
+
 	admin    http.Handler
 	lastTick time.Time
 }
@@ -40,10 +54,19 @@ type Rig struct {
 // adminToken lets the rig in to the admin API.
 const adminToken = "devicetest"
 
-// NewRig opens a gateway in a temporary directory on a virtual clock that
-// starts at Epoch, with a factory CA and an Ed25519 image key, all from
-// fixed seeds.
-func NewRig(t testing.TB) *Rig {
+// RigOptions change a rig's gateway.
+type RigOptions struct {
+	// ExtraImageKeys are accepted by the gateway for uploads besides the
+	// rig's key (which devices trust): images signed by them reach devices
+	// whose bootloader refuses them.
+	ExtraImageKeys []crypto.Signer
+	// Wrap puts a handler in front of the gateway's device API (a
+	// misbehaving repository). A live rig then serves it over HTTP/1.1 and
+	// HTTP/2 with a plain TLS server rather than the gateway's listeners.
+	Wrap func(http.Handler) http.Handler
+}
+
+func newRig(t testing.TB, clock gateway.Clock, o RigOptions) *Rig {
 	t.Helper()
 	ca, err := pki.NewCA("devicetest", Epoch.Add(-time.Hour), gatewaytest.Rand(1, 'd', 't'))
 	if err != nil {
@@ -53,10 +76,13 @@ func NewRig(t testing.TB) *Rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	host := NewHost(Epoch)
-	g, err := gateway.Open(t.TempDir(), gateway.Options{
-		Clock: host, Random: gatewaytest.Rand(3, 'd', 't'), Factory: "devicetest",
-		ImageKeys: []crypto.PublicKey{key.Public()}, NoSync: true,
+	keys := []crypto.PublicKey{key.Public()}
+	for _, k := range o.ExtraImageKeys {
+		keys = append(keys, k.Public())
+	}
+	dir := t.TempDir()
+	g, err := gateway.Open(dir, gateway.Options{
+		Clock: clock, Random: gatewaytest.Rand(3, 'd', 't'), Factory: "devicetest", ImageKeys: keys, NoSync: true,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -64,14 +90,86 @@ func NewRig(t testing.TB) *Rig {
 	t.Cleanup(func() { g.Close() })
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert)
-	r := &Rig{T: t, Host: host, Gateway: g, CA: ca, ImageKey: key, admin: g.AdminHandler(adminToken), lastTick: Epoch}
-	host.Devices = g.DeviceHandler()
-	host.ClientCAs = pool
+	return &Rig{T: t, Gateway: g, CA: ca, ImageKey: key, Pool: pool, Dir: dir, admin: g.AdminHandler(adminToken), lastTick: clock.Now()}
+}
+
+// NewRig opens a gateway in a temporary directory on a virtual clock that
+// starts at Epoch, with a factory CA and an Ed25519 image key, all from
+// fixed seeds; devices run in the same process on the same clock.
+func NewRig(t testing.TB, o RigOptions) *Rig {
+	t.Helper()
+	host := NewHost(Epoch)
+	r := newRig(t, host, o)
+	host.Devices = r.Gateway.DeviceHandler()
+	if o.Wrap != nil {
+		host.Devices = o.Wrap(host.Devices)
+	}
+	host.ClientCAs = r.Pool
 	host.OnTime = r.tick
+	r.Host, r.Virtual = host, host
 	return r
 }
 
-// tick runs the gateway's periodic work once per virtual second.
+// wallClock is the gateway's clock in a live rig.
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+
+// NewLiveRig serves a gateway on loopback: the device API over TLS with
+// client certificates (HTTP/1.1 and HTTP/2) and over HTTP/3, the gateway
+// ticking every second on the wall clock. Devices reach it over proto.
+func NewLiveRig(t testing.TB, proto live.Proto, o RigOptions) *Rig {
+	t.Helper()
+	r := newRig(t, wallClock{}, o)
+	server, err := r.CA.IssueServer(nil, time.Now().Add(-time.Hour), gatewaytest.Rand(4, 'd', 't'))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addr string
+	if o.Wrap != nil {
+		srv := httptest.NewUnstartedServer(o.Wrap(r.Gateway.DeviceHandler()))
+		srv.TLS = &tls.Config{Certificates: []tls.Certificate{server}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: r.Pool}
+		srv.StartTLS()
+		t.Cleanup(srv.Close)
+		addr = srv.Listener.Addr().String()
+	} else {
+		ctx, cancel := context.WithCancel(context.Background())
+		ready := make(chan string, 1)
+		done := make(chan error, 1)
+		go func() {
+			done <- r.Gateway.Serve(ctx, gateway.ServeConfig{
+				DeviceAddr: "127.0.0.1:0", H3Addr: "127.0.0.1:0", Certificate: server, ClientCAs: r.Pool,
+				ShutdownTimeout: 5 * time.Second,
+				Ready: func(dev, h3, _ net.Addr) {
+					if proto == live.HTTP3 {
+						ready <- h3.String()
+					} else {
+						ready <- dev.String()
+					}
+				},
+			})
+		}()
+		select {
+		case addr = <-ready:
+		case err := <-done:
+			cancel()
+			t.Fatalf("gateway Serve: %v", err)
+		}
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("gateway Serve: %v", err)
+			}
+		})
+	}
+	u, _ := url.Parse("https://" + addr)
+	r.Live = &live.Host{Gateway: u, Proto: proto, RootCAs: r.Pool, RequestTimeout: 10 * time.Second}
+	r.Host = r.Live
+	return r
+}
+
+// tick runs the gateway's periodic work once per virtual second (the live
+// gateway ticks itself).
 func (r *Rig) tick(now time.Time) {
 	if now.Sub(r.lastTick) < time.Second {
 		return
@@ -104,12 +202,18 @@ func (r *Rig) Admin(want int, method, path string, body []byte, out any) {
 // for board b, with a payload of size bytes.
 func (r *Rig) Image(b devicemodel.Board, build uint32, size int) []byte {
 	r.T.Helper()
+	return r.ImageSignedBy(r.ImageKey, b, build, size)
+}
+
+// ImageSignedBy is Image signed with key.
+func (r *Rig) ImageSignedBy(key crypto.Signer, b devicemodel.Board, build uint32, size int) []byte {
+	r.T.Helper()
 	payload := make([]byte, size)
 	for i := range payload {
 		payload[i] = byte(i*31 + int(build))
 	}
 	img, err := image.Sign(payload, image.SignOptions{
-		Key: r.ImageKey, Version: image.Version{Major: 1, Build: build}, HeaderSize: 0x200, PadHeader: true, Align: b.ImageAlign,
+		Key: key, Version: image.Version{Major: 1, Build: build}, HeaderSize: 0x200, PadHeader: true, Align: b.ImageAlign,
 	})
 	if err != nil {
 		r.T.Fatal(err)
@@ -123,6 +227,18 @@ func (r *Rig) Upload(img []byte, hwid string, tags ...string) gateway.TargetInfo
 	var ti gateway.TargetInfo
 	r.Admin(http.StatusCreated, "POST", "/v1/firmware?hwid="+hwid+"&tags="+strings.Join(tags, ","), img, &ti)
 	return ti
+}
+
+// FirmwareFile is where the gateway keeps the firmware of ti.
+func (r *Rig) FirmwareFile(ti gateway.TargetInfo) string {
+	return filepath.Join(r.Dir, "firmware", ti.SHA256[:2], ti.SHA256[2:]+".bin")
+}
+
+// SetDeviceConfig sets a fioconfig file (unencrypted) for one device.
+func (r *Rig) SetDeviceConfig(uuid, name, value string) {
+	r.T.Helper()
+	body, _ := json.Marshal(gateway.ConfigRequest{Files: []gateway.ConfigFileRequest{{Name: name, Value: value, Unencrypted: true}}})
+	r.Admin(http.StatusOK, "PUT", "/v1/config/devices/"+uuid, body, nil)
 }
 
 // Model builds a device model for board with the rig's image key.
@@ -224,19 +340,24 @@ func (r *Rig) Root() []byte {
 }
 
 // Run runs the device until stop reports true for one of its events, the
-// device halts, or the virtual clock has moved on by limit. It returns the
+// device halts, or its clock has moved on by limit. It returns the
 // device's error: nil when stop or the limit ended the run.
 func (r *Rig) Run(d *Dev, limit time.Duration, stop func(devicemodel.Event) bool) error {
 	r.T.Helper()
-	deadline := r.Host.Now().Add(limit)
-	prev := r.Host.OnTime
-	r.Host.OnTime = func(now time.Time) {
-		prev(now)
-		if now.After(deadline) {
-			d.Device.Stop()
+	if r.Virtual != nil {
+		deadline := r.Virtual.Now().Add(limit)
+		prev := r.Virtual.OnTime
+		r.Virtual.OnTime = func(now time.Time) {
+			prev(now)
+			if now.After(deadline) {
+				d.Device.Stop()
+			}
 		}
+		defer func() { r.Virtual.OnTime = prev }()
+	} else {
+		timer := time.AfterFunc(limit, d.Device.Stop)
+		defer timer.Stop()
 	}
-	defer func() { r.Host.OnTime = prev }()
 	d.stop = stop
 	defer func() { d.stop = nil }()
 	return d.Device.Run(context.Background())

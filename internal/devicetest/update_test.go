@@ -9,7 +9,7 @@ import (
 )
 
 func TestUpdateConfirms(t *testing.T) {
-	r := NewRig(t)
+	r := NewRig(t, RigOptions{})
 	m := r.Model("rt1060", nil)
 	b := m.Config().Board
 	v1 := r.Image(b, 1000, 20000)
