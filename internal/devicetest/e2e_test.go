@@ -92,7 +92,9 @@ func isNote(e devicemodel.Event, k agent.NoteKind) bool {
 
 // confirmed stops a run when version v is confirmed.
 func confirmed(v uint32) func(devicemodel.Event) bool {
-	return func(e devicemodel.Event) bool { return isNote(e, agent.NoteConfirm) && e.Note.Version == v && e.Note.Err == nil }
+	return func(e devicemodel.Event) bool {
+		return isNote(e, agent.NoteConfirm) && e.Note.Version == v && e.Note.Err == nil
+	}
 }
 
 // eventSent matches the agent sending an event of type typ with success.
