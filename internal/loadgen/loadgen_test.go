@@ -41,7 +41,7 @@ type testPKI struct {
 	deviceDir  string
 }
 
-func newTestPKI(t *testing.T, uuids []string) *testPKI {
+func newTestPKI(t testing.TB, uuids []string) *testPKI {
 	t.Helper()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -264,7 +264,7 @@ func (gatewayClock) Now() time.Time { return time.Now() }
 
 // openGateway opens a fleetsim gateway in a temporary directory, on the
 // wall clock, with one target of testHWID in testTag.
-func openGateway(t *testing.T) *gateway.Gateway {
+func openGateway(t testing.TB) *gateway.Gateway {
 	t.Helper()
 	key, err := image.GenerateKey(image.KeyEd25519, gatewaytest.Rand(1, 'l', 'g'))
 	if err != nil {
