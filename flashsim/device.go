@@ -74,9 +74,9 @@ type Device struct {
 	bitErrors float64
 	rng       *rand.Rand
 
-	eraseCounts []uint32 // per sector, counting the erase that wore it out
-	stats       Stats
-	ops         int // program and erase operations received while powered
+	wear  cells // erase count per sector, counting the erase that wore it out (wear.go)
+	stats Stats
+	ops   int // program and erase operations received while powered
 
 	cut        PowerCut // armed when cut.Op > 0
 	sinceArm   int
@@ -95,12 +95,12 @@ func New(g *Geometry, opts Options) *Device {
 		limit = DefaultPageSize
 	}
 	d := &Device{
-		geo:         g,
-		pageSize:    pageSizeFor(g, limit),
-		endurance:   opts.Endurance,
-		bitErrors:   opts.ReadBitErrorRate,
-		rng:         opts.Rand,
-		eraseCounts: make([]uint32, len(g.Sectors())),
+		geo:       g,
+		pageSize:  pageSizeFor(g, limit),
+		endurance: opts.Endurance,
+		bitErrors: opts.ReadBitErrorRate,
+		rng:       opts.Rand,
+		wear:      newWear(len(g.Sectors()), !opts.NoSharing),
 	}
 	ws := int64(g.WriteSize)
 	if opts.NoSharing {
@@ -109,17 +109,17 @@ func New(g *Geometry, opts Options) *Device {
 			d.written = newFlatCells(g.Size()/ws, 0)
 		}
 	} else {
-		d.cells = newPageTable(g.Size(), d.pageSize, g.EraseValue)
+		d.cells = newPageTree(g.Size(), d.pageSize, g.EraseValue)
 		if opts.WriteOnce {
-			d.written = newPageTable(g.Size()/ws, d.pageSize/g.WriteSize, 0)
+			d.written = newPageTree(g.Size()/ws, d.pageSize/g.WriteSize, 0)
 		}
 	}
 	return d
 }
 
 // Clone returns an independent copy of d: same contents (sharing its pages),
-// geometry, options and counters, but disarmed and powered on. It costs one
-// copy of the page table. The clone does not share d's fault source, which
+// geometry, options and counters, but disarmed and powered on. It costs a
+// few words: the page tree's root and overlay. The clone does not share d's fault source, which
 // is not safe for concurrent use: it draws from a fixed seed until SetRand
 // gives it one. Clone only reads d, so several goroutines may clone the same
 // device at once as long as none of them uses it.
@@ -129,7 +129,7 @@ func (d *Device) Clone() *Device {
 	if d.written != nil {
 		c.written = d.written.clone()
 	}
-	c.eraseCounts = append([]uint32(nil), d.eraseCounts...)
+	c.wear = d.wear.clone()
 	c.rng = nil
 	c.cut = PowerCut{}
 	c.sinceArm = 0
@@ -158,10 +158,10 @@ func (d *Device) Ops() int { return d.ops }
 // including a final one that wore it out. It returns 0 for an index outside
 // the part.
 func (d *Device) EraseCount(sector int) int {
-	if sector < 0 || sector >= len(d.eraseCounts) {
+	if sector < 0 || sector >= len(d.geo.sectors) {
 		return 0
 	}
-	return int(d.eraseCounts[sector])
+	return int(readWear(d.wear, sector, 1).count(0))
 }
 
 // Worn reports whether sector i has worn out (see Options.Endurance).
@@ -275,42 +275,66 @@ func (d *Device) Erase(off, length int64) error {
 	if cut && kind == CutBefore {
 		return d.powerLoss("erase", off, length)
 	}
-	torn := -1
-	if cut && kind == CutDuring && len(sectors) > 0 {
-		torn = d.rand().IntN(len(sectors))
-	}
-	for i, s := range sectors {
-		if d.endurance > 0 && int(d.eraseCounts[s.Index]) >= d.endurance {
-			if d.eraseCounts[s.Index] == uint32(d.endurance) {
-				d.eraseCounts[s.Index]++ // this attempt wears it out
-			}
-			if i == 0 {
-				d.stats.Rejected++ // nothing was erased
-			}
-			if cut {
-				return d.powerLoss("erase", off, length)
-			}
-			return &OpError{Op: "erase", Off: off, Len: length, Err: ErrWornOut}
-		}
-		if i == 0 {
-			d.stats.Erases++
-		}
-		d.eraseCounts[s.Index]++
-		d.stats.BytesErased += s.Size
-		if i == torn {
-			d.tornErase(s)
+	if len(sectors) == 0 {
+		if cut {
 			return d.powerLoss("erase", off, length)
 		}
-		d.cells.erase(s.Offset, s.Size)
+		return nil
+	}
+	torn := -1
+	if cut && kind == CutDuring {
+		torn = d.rand().IntN(len(sectors))
+	}
+	first := sectors[0].Index
+	wear := readWear(d.wear, first, len(sectors))
+	if !d.wornOut(wear.count(0)) {
+		d.stats.Erases++
+	}
+	// The sectors are erased in order, up to a worn one or the torn one.
+	k := 0
+	for ; k < len(sectors) && k != torn && !d.wornOut(wear.count(k)); k++ {
+		wear.add(k)
+		d.stats.BytesErased += sectors[k].Size
+	}
+	if k > 0 {
+		end := sectors[k-1].Offset + sectors[k-1].Size
+		d.cells.erase(off, end-off)
 		if d.written != nil {
 			ws := int64(d.geo.WriteSize)
-			d.written.erase(s.Offset/ws, s.Size/ws)
+			d.written.erase(off/ws, (end-off)/ws)
 		}
+	}
+	switch {
+	case k == len(sectors):
+		writeWear(d.wear, first, wear)
+	case d.wornOut(wear.count(k)):
+		if wear.count(k) == uint32(d.endurance) {
+			wear.add(k) // this attempt wears it out
+		}
+		writeWear(d.wear, first, wear[:(k+1)*countSize])
+		if k == 0 {
+			d.stats.Rejected++ // nothing was erased
+		}
+		if cut {
+			return d.powerLoss("erase", off, length)
+		}
+		return &OpError{Op: "erase", Off: off, Len: length, Err: ErrWornOut}
+	default: // k == torn
+		wear.add(k)
+		d.stats.BytesErased += sectors[k].Size
+		writeWear(d.wear, first, wear[:(k+1)*countSize])
+		d.tornErase(sectors[k])
+		return d.powerLoss("erase", off, length)
 	}
 	if cut {
 		return d.powerLoss("erase", off, length)
 	}
 	return nil
+}
+
+// wornOut reports whether a sector erased count times is past its endurance.
+func (d *Device) wornOut(count uint32) bool {
+	return d.endurance > 0 && int64(count) >= int64(d.endurance)
 }
 
 func (d *Device) inBounds(off, n int64) bool {

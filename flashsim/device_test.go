@@ -47,14 +47,14 @@ func TestGeometries(t *testing.T) {
 		sectorAt  int64 // an offset ...
 		wantIndex int   // ... and the sector holding it
 	}{
-		{"k64f 128x4K", []flashsim.Region{{Count: 128, Size: 4096}}, 512 << 10, 128, 4096, 0x20000, 32},
-		{"stm32f4 4x16K,64K,7x128K", flashtest.STM32F4, 1 << 20, 12, 4096, 0x10000 + 0xffff, 4},
-		{"stm32f4 first 128K sector", flashtest.STM32F4, 1 << 20, 12, 4096, 0x20000, 5},
-		{"smallpages 1024x512B", []flashsim.Region{{Count: 1024, Size: 512}}, 512 << 10, 1024, 512, 0x201ff, 256},
-		{"nrf52840-like 256x4K", []flashsim.Region{{Count: 256, Size: 4096}}, 1 << 20, 256, 4096, 0xfffff, 255},
-		{"odd 3x3000B", []flashsim.Region{{Count: 3, Size: 3000}}, 9000, 3, 3000, 5999, 1},
-		{"mixed 6000B+9000B", []flashsim.Region{{Count: 1, Size: 6000}, {Count: 1, Size: 9000}}, 15000, 2, 3000, 6000, 1},
-		{"odd 2x12000B", []flashsim.Region{{Count: 2, Size: 12000}}, 24000, 2, 4000, 12000, 1},
+		{"k64f 128x4K", []flashsim.Region{{Count: 128, Size: 4096}}, 512 << 10, 128, 256, 0x20000, 32},
+		{"stm32f4 4x16K,64K,7x128K", flashtest.STM32F4, 1 << 20, 12, 256, 0x10000 + 0xffff, 4},
+		{"stm32f4 first 128K sector", flashtest.STM32F4, 1 << 20, 12, 256, 0x20000, 5},
+		{"smallpages 1024x512B", []flashsim.Region{{Count: 1024, Size: 512}}, 512 << 10, 1024, 256, 0x201ff, 256},
+		{"nrf52840-like 256x4K", []flashsim.Region{{Count: 256, Size: 4096}}, 1 << 20, 256, 256, 0xfffff, 255},
+		{"odd 3x3000B", []flashsim.Region{{Count: 3, Size: 3000}}, 9000, 3, 200, 5999, 1},
+		{"mixed 6000B+9000B", []flashsim.Region{{Count: 1, Size: 6000}, {Count: 1, Size: 9000}}, 15000, 2, 200, 6000, 1},
+		{"odd 2x12000B", []flashsim.Region{{Count: 2, Size: 12000}}, 24000, 2, 240, 12000, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			g := flashtest.Geometry(t, c.regions, 8, 0xFF)

@@ -40,14 +40,19 @@
 //
 // # Sharing
 //
-// Sector contents live in immutable, content-addressed pages (4 KiB by
-// default, or less where sectors are smaller) interned process-wide with the
-// unique package: identical pages across a fleet are stored once, a program
-// makes a new page (copy on write), an erase points at the one erased page,
-// and the garbage collector reclaims pages no device holds any more. A
-// Device's flash is a table of page handles, so Clone costs one table copy.
-// Options.NoSharing keeps a plain private byte slice instead; the two give
-// identical results, which the tests check on random operation sequences.
+// Sector contents live in a radix tree of immutable values stored by
+// content, process-wide: pages (256 bytes by default, Options.PageSize) at
+// the bottom and nodes of 16 children above. Equal subtrees are one value,
+// so an image every device holds is stored once, an erased region is the one
+// erased subtree, and a part differing from another in one page shares all
+// but the path to it. A program or erase rebuilds the path it touches (copy
+// on write); small programs gather in a short overlay first, and pages only
+// one device has (its identity) stay there, so they cost no private path.
+// The store keeps weak pointers, so the garbage collector reclaims what no
+// device holds any more; erase counts are stored the same way. Clone costs a
+// root and an overlay. Options.NoSharing keeps plain private byte slices
+// instead; the two give identical results, which the tests check on random
+// operation sequences.
 //
 // flashsim imports nothing of fleetsim's and never reads the wall clock or
 // global randomness. It knows nothing of bootloaders or images: MCUboot's

@@ -37,18 +37,28 @@ type lockstep struct {
 	devs []*flashsim.Device
 	name []string
 	log  []string // operations so far, printed when they diverge
+
+	// kept are originals left behind by clones, one per representation:
+	// what is done to a clone must not show in them.
+	kept [][]*flashsim.Device
+}
+
+// lockstepModes are the representations a lockstep compares, the plain
+// reference first.
+var lockstepModes = []struct {
+	name string
+	opts flashsim.Options
+}{
+	{"plain", flashsim.Options{NoSharing: true}},
+	{"shared", flashsim.Options{}},
+	{"shared-128B-pages", flashsim.Options{PageSize: 128}},
+	{"shared-1K-pages", flashsim.Options{PageSize: 1024}},
+	{"shared-4K-pages", flashsim.Options{PageSize: 4096}},
 }
 
 func newLockstep(t testing.TB, g *flashsim.Geometry, seed uint64, bitErrors float64, endurance int, writeOnce bool) *lockstep {
 	l := &lockstep{t: t}
-	for _, c := range []struct {
-		name string
-		opts flashsim.Options
-	}{
-		{"plain", flashsim.Options{NoSharing: true}},
-		{"shared", flashsim.Options{}},
-		{"shared-128B-pages", flashsim.Options{PageSize: 128}},
-	} {
+	for _, c := range lockstepModes {
 		c.opts.Rand = rand.New(rand.NewPCG(seed, 1))
 		c.opts.ReadBitErrorRate = bitErrors
 		c.opts.Endurance = endurance
@@ -72,10 +82,23 @@ type result struct {
 	off    bool
 	ops    int
 	stats  flashsim.Stats
+	wear   string // every sector's erase count and whether it is worn
 }
 
 func (r result) String() string {
-	return fmt.Sprintf("%q off=%v ops=%d stats=%+v", r.answer, r.off, r.ops, r.stats)
+	return fmt.Sprintf("%q off=%v ops=%d stats=%+v wear=%s", r.answer, r.off, r.ops, r.stats, r.wear)
+}
+
+// wearOf describes the erase counts and worn sectors of d, as far as they
+// are not zero.
+func wearOf(d *flashsim.Device) string {
+	var b strings.Builder
+	for s := range d.Geometry().Sectors() {
+		if n := d.EraseCount(s); n != 0 {
+			fmt.Fprintf(&b, "%d:%d/%v ", s, n, d.Worn(s))
+		}
+	}
+	return b.String()
 }
 
 // agree fails unless every device produced what the reference did.
@@ -95,14 +118,26 @@ func (l *lockstep) run(s *opScript, maxOps int) {
 	size := g.Size()
 	ws := int64(g.WriteSize)
 	sectors := g.Sectors()
+	large := size > 1<<16 // offsets and sector numbers take three bytes
+	offset := func() int64 {
+		v := s.next()<<8 | s.next()
+		if large {
+			v = v<<8 | s.next()
+		}
+		return int64(v)
+	}
 	results := make([]result, len(l.devs))
 	for n := 0; n < maxOps && len(s.b) > 0; n++ {
 		var what string
 		var apply func(d *flashsim.Device) string
+		wear := !large // a large part's wear is compared after erases, where it changes
 		switch s.next() % 8 {
 		case 0, 1, 2: // program, usually aligned and in bounds
-			off := int64(s.next()<<8|s.next()) % (size + 64)
+			off := offset() % (size + 64)
 			length := int64(s.next()%40) * ws
+			if large && s.next()%8 == 0 {
+				length *= 64 // past the overlay, straight to the tree
+			}
 			if s.next()%8 != 0 {
 				off -= off % ws
 			}
@@ -116,7 +151,7 @@ func (l *lockstep) run(s *opScript, maxOps int) {
 			what = fmt.Sprintf("Program(0x%x, %d bytes)", off, len(data))
 			apply = func(d *flashsim.Device) string { return errString(d.Program(off, data)) }
 		case 3: // erase a run of sectors, sometimes off its boundaries
-			first := s.next() % len(sectors)
+			first := int(offset()) % len(sectors)
 			count := 1 + s.next()%3
 			last := min(first+count, len(sectors)) - 1
 			off := sectors[first].Offset
@@ -125,9 +160,10 @@ func (l *lockstep) run(s *opScript, maxOps int) {
 				length -= int64(s.next()%16+1) * ws
 			}
 			what = fmt.Sprintf("Erase(0x%x, 0x%x)", off, length)
+			wear = true
 			apply = func(d *flashsim.Device) string { return errString(d.Erase(off, length)) }
 		case 4: // read anywhere, any length
-			off := int64(s.next()<<8|s.next()) % (size + 16)
+			off := offset() % (size + 16)
 			length := int64(s.next() * 3)
 			what = fmt.Sprintf("ReadAt(0x%x, %d bytes)", off, length)
 			apply = func(d *flashsim.Device) string {
@@ -142,18 +178,27 @@ func (l *lockstep) run(s *opScript, maxOps int) {
 		case 6:
 			what = "PowerOn()"
 			apply = func(d *flashsim.Device) string { d.PowerOn(); return "" }
-		case 7: // continue on a clone, dropping the original
+		case 7: // continue on a clone, sometimes keeping the original
 			seed := uint64(s.next())
-			what = fmt.Sprintf("Clone+SetRand(%d)", seed)
+			keep := s.next()%4 == 0
+			what = fmt.Sprintf("Clone+SetRand(%d) keep=%v", seed, keep)
+			var kept []*flashsim.Device
 			for i, d := range l.devs {
 				l.devs[i] = d.Clone()
 				l.devs[i].SetRand(rand.New(rand.NewPCG(seed, 2)))
+				kept = append(kept, d)
+			}
+			if keep {
+				l.kept = append(l.kept, kept)
 			}
 			apply = func(d *flashsim.Device) string { return "" }
 		}
 		l.log = append(l.log, what)
 		for i, d := range l.devs {
 			results[i] = result{answer: apply(d), off: d.PoweredOff(), ops: d.Ops(), stats: d.Stats()}
+			if wear {
+				results[i].wear = wearOf(d)
+			}
 		}
 		l.agree(what, results)
 	}
@@ -162,8 +207,16 @@ func (l *lockstep) run(s *opScript, maxOps int) {
 
 func (l *lockstep) compareContents() {
 	l.t.Helper()
-	results := make([]result, len(l.devs))
-	for i, d := range l.devs {
+	l.compare("final contents", l.devs)
+	for k, kept := range l.kept {
+		l.compare(fmt.Sprintf("contents of original %d left by a clone", k), kept)
+	}
+}
+
+func (l *lockstep) compare(what string, devs []*flashsim.Device) {
+	l.t.Helper()
+	results := make([]result, len(devs))
+	for i, d := range devs {
 		d.PowerOn()
 		d.SetRand(rand.New(rand.NewPCG(0, 0)))
 		b := make([]byte, d.Geometry().Size())
@@ -174,7 +227,7 @@ func (l *lockstep) compareContents() {
 		}
 		results[i] = result{answer: fmt.Sprint(errString(err), " wear=", wear, " ", string(b))}
 	}
-	l.agree("final contents", results)
+	l.agree(what, results)
 }
 
 // fuzzGeometry mixes sector sizes so that erases cross pages and sizes.
@@ -200,6 +253,29 @@ func TestSharedMatchesPlain(t *testing.T) {
 			}
 			l := newLockstep(t, fuzzGeometry(t, ev), seed, bitErrors, 6, seed%3 == 2)
 			l.run(&opScript{b: script}, 1000)
+		})
+	}
+}
+
+// TestSharedMatchesPlainLargePart does the same on a part the size of the
+// RT1060's (8 MiB of 4 KiB sectors), where trees are several levels deep,
+// programs go both through the overlay and straight to the tree, and wear
+// spreads over many chunks of counts.
+func TestSharedMatchesPlainLargePart(t *testing.T) {
+	g := flashtest.Geometry(t, []flashsim.Region{{Count: 2048, Size: 4096}}, 4, 0xFF)
+	seeds := uint64(4)
+	if testing.Short() {
+		seeds = 1
+	}
+	for seed := uint64(0); seed < seeds; seed++ {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(seed, 7))
+			script := make([]byte, 12000)
+			for i := range script {
+				script[i] = byte(r.Uint32())
+			}
+			l := newLockstep(t, g, seed, 0, 3, seed%2 == 1)
+			l.run(&opScript{b: script}, 1200)
 		})
 	}
 }
