@@ -185,7 +185,7 @@ func (a *Agent) SendInstallationFinished() {
 	if !s.rolledBack && s.lastConfirmed == s.running {
 		return
 	}
-	a.SendEvent(EventInstallationCompleted, 0, !s.rolledBack)
+	a.SendEvent(EventInstallationCompleted, s.running, !s.rolledBack)
 	if !s.rolledBack {
 		s.lastApplied, s.lastConfirmed = 0, s.running
 		s.nextRetry, s.retryCount = 0, 0

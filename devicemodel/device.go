@@ -60,6 +60,7 @@ type Device struct {
 	boots    uint64
 
 	inBootloader bool
+	source       agent.Source
 	cuts         []PowerCut
 	phaseOps     [phaseCount]int
 	crashes      int // boots in a row that ended in a crash
@@ -142,6 +143,12 @@ func (d *Device) Arm(cuts ...PowerCut) {
 		}
 	}
 }
+
+// UseSource makes the firmware update from src (a bundle over UART or
+// USB) instead of the network: at every boot the agent checks the source,
+// installs a newer matching target from it and reboots, or else idles.
+// Call it before Run.
+func (d *Device) UseSource(src agent.Source) { d.source = src }
 
 // Boots is the number of times the device has started.
 func (d *Device) Boots() uint64 {
@@ -393,7 +400,14 @@ func (d *Device) runApp(res *mcuboot.BootResult, app *mcuboot.App) {
 	}
 	d.crashes = 0
 	a.SetSelfTestOK()
-	a.Run()
+	if d.source == nil {
+		a.Run()
+		return
+	}
+	a.RunOffline(d.source)
+	for {
+		d.sleep(time.Hour) // nothing more to do until the next reset
+	}
 }
 
 // provisionCertificate has a secure element without a certificate ask the

@@ -64,6 +64,7 @@ against a device gateway, in deterministic virtual time or over real sockets.`,
 		newPKICmd(),
 		newLoadgenCmd(),
 		newGatewayCmd(),
+		newDeviceCmd(),
 		newBundleCmd(),
 	)
 	return root
