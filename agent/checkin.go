@@ -41,14 +41,26 @@ func (a *Agent) checkIn(conn Conn, buf []byte) error {
 	a.requestInto(conn, "PUT", "/system_info/network", a.networkInfo(), buf)
 	a.requestInto(conn, "PUT", "/system_info/config", a.configInfo(), buf)
 
+	if err := a.refresh(tufFetcher{a: a, conn: conn, buf: buf}); err != nil {
+		return err
+	}
+	if a.st.selfTestOK {
+		a.Confirm()
+		a.SendInstallationFinished()
+	}
+	return nil
+}
+
+// refresh provisions the root on first contact if need be, refreshes the
+// TUF metadata from fetch and selects the target.
+func (a *Agent) refresh(fetch tufnano.Fetcher) error {
 	now := a.p.Clock.Now()
 	if !a.cfg.NoRootProvisioning && !a.rootProvisioned {
-		if err := a.provisionRoot(conn, buf); err != nil {
+		if err := a.provisionRoot(fetch); err != nil {
 			return err
 		}
 		a.rootProvisioned = true
 	}
-	fetch := tufFetcher{a: a, conn: conn, buf: buf}
 	client, err := tufnano.New(a.cfg.Limits, fetch, tufStore{a.store})
 	if err != nil {
 		return err
@@ -57,10 +69,6 @@ func (a *Agent) checkIn(conn Conn, buf []byte) error {
 		return err
 	}
 	a.selectTarget(client.TargetsMetadata())
-	if a.st.selfTestOK {
-		a.Confirm()
-		a.SendInstallationFinished()
-	}
 	return nil
 }
 
@@ -88,12 +96,12 @@ func (a *Agent) applyConfig(c DeviceConfig) {
 
 // provisionRoot is aknano_provision_tuf_root: trust on first use of
 // 1.root.json when no root was provisioned at manufacture.
-func (a *Agent) provisionRoot(conn Conn, buf []byte) error {
+func (a *Agent) provisionRoot(fetch tufnano.Fetcher) error {
 	dst := make([]byte, tufSlotSize)
 	if _, err := a.store.readJSON(offProvisionedRoot, dst); err == nil {
 		return nil
 	}
-	n, err := tufFetcher{a: a, conn: conn, buf: buf}.Fetch("1.root.json", dst)
+	n, err := fetch.Fetch("1.root.json", dst)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrRootProvisioning, err)
 	}

@@ -23,8 +23,10 @@ type Source interface {
 // ErrNoFirmware: the source's targets name firmware it does not carry.
 var ErrNoFirmware = errors.New("the update source does not carry the selected firmware")
 
-// CheckSource is the offline check-in: the TUF refresh from src, with the
-// trusted metadata kept in flash as always, then the target selection,
+// CheckSource is the offline check-in: the TUF refresh from src (its
+// 1.root.json trusted on first use when no root was provisioned, as on
+// first contact with a gateway), with the trusted metadata kept in flash
+// as always, then the target selection,
 // and, when the self-test passed, the confirmation of a running image on
 // trial. Without a gateway there is nothing to report and no /config: the
 // device keeps its tag.
@@ -32,16 +34,10 @@ var ErrNoFirmware = errors.New("the update source does not carry the selected fi
 // Errors: the TUF client's *tufnano.Error.
 func (a *Agent) CheckSource(src Source) error {
 	a.selected = Target{}
-	client, err := tufnano.New(a.cfg.Limits, src, tufStore{a.store})
-	if err == nil {
-		err = client.Refresh(a.p.Clock.Now())
-	}
-	if err == nil {
-		a.selectTarget(client.TargetsMetadata())
-		if a.st.selfTestOK {
-			a.Confirm()
-			a.finishOffline()
-		}
+	err := a.refresh(src)
+	if err == nil && a.st.selfTestOK {
+		a.Confirm()
+		a.finishOffline()
 	}
 	a.note(Note{Kind: NoteCheckIn, Text: "offline", Err: err})
 	return err

@@ -25,6 +25,8 @@ import (
 
 type gwFixture struct {
 	pki, key, admin string
+	data            string   // the gateway's data directory
+	device          string   // the device API's https://host:port
 	devices         []string // production device UUIDs
 }
 
@@ -40,7 +42,8 @@ func startGateway(t *testing.T) gwFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.Open(filepath.Join(dir, "gw"), gateway.Options{
+	fx.data = filepath.Join(dir, "gw")
+	g, err := gateway.Open(fx.data, gateway.Options{
 		Clock: wallClock{}, Random: rand.Reader, Factory: "acme", ImageKeys: keys, NoSync: true,
 	})
 	if err != nil {
@@ -65,6 +68,7 @@ func startGateway(t *testing.T) gwFixture {
 			TickInterval: 50 * time.Millisecond,
 			Ready: func(dev, _, admin net.Addr) {
 				devAddr, fx.admin = dev.String(), "https://"+admin.String()
+				fx.device = "https://" + devAddr
 				close(ready)
 			},
 		})
