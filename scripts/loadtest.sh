@@ -172,21 +172,25 @@ if [ "$have_gw" = 1 ]; then
 fi
 
 # ---- nginx serving the same bytes ----------------------------------------
+if [ "$have_nginx" = 1 ] && [ "$have_gw" = 0 ]; then
+	have_nginx=0
+	nginx_why="nginx serves the gateway's signed metadata, and there is no gateway"
+fi
 if [ "$have_nginx" = 1 ]; then
 	echo "== starting nginx $nginx_version on 127.0.0.1:$NGINX_PORT"
 	mkdir -p "$D/www/mcu/files/${sha:0:2}" "$D/www/repo" "$D/nginx/tmp"
 	cp "$D/image.bin" "$D/www$FWPATH"
 	# The check-in baseline answers what the gateway answers: /config 204,
-	# PUT /system_info* 200, no root 2 (404) and the gateway's own
-	# timestamp.json, fetched once as a device would.
-	if [ "$have_gw" = 1 ]; then
-		dev=$(awk 'NR==1{print $1}' "$D/pki/devices/index.txt")
+	# PUT /system_info* 200, no root 2 (404), and the gateway's own signed
+	# metadata for this tag and board, fetched once as a device would, so
+	# the agent's TUF client verifies nginx's answers as it does the
+	# gateway's.
+	dev=$(awk 'NR==1{print $1}' "$D/pki/devices/index.txt")
+	for f in 1.root.json timestamp.json snapshot.json targets.json; do
 		curl -sf --cert "$D/pki/devices/$dev.pem" --cacert "$D/pki/ca.crt" -H "x-ats-tags: $TAG" \
-			-H "x-ats-target: $HWID-v1" "https://127.0.0.1:$GW_PORT/repo/timestamp.json" -o "$D/www/repo/timestamp.json" ||
-			{ echo "cannot fetch the gateway's timestamp.json" >&2; exit 1; }
-	else
-		printf '{"signed":{"_type":"timestamp","version":1}}' >"$D/www/repo/timestamp.json"
-	fi
+			-H "x-ats-target: $HWID-v1" "https://127.0.0.1:$GW_PORT/repo/$f" -o "$D/www/repo/$f" ||
+			{ echo "cannot fetch the gateway's $f" >&2; exit 1; }
+	done
 	chmod -R a+rX "$D/www"
 	cat >"$D/nginx/nginx.conf" <<EOF
 worker_processes 2;
@@ -333,10 +337,10 @@ row() { # label proto gw-run nginx-run|-
 		echo "| $1 | $2 | $(cell "$3") | $(cell "$4") | $(ratio "$3" "$4") |"
 	fi
 }
-row "check-in (6 req, keep-alive)" "HTTP/1.1" gw-checkin-h1 ng-checkin-h1
-row "check-in (6 req, new TLS conn each, resumed)" "HTTP/1.1" gw-checkin-h1-reconnect ng-checkin-h1-reconnect
-row "check-in (6 req, new TLS conn each, full handshake)" "HTTP/1.1" gw-checkin-h1-full ng-checkin-h1-full
-row "check-in (6 req, keep-alive)" "HTTP/3" gw-checkin-h3 -
+row "idle check-in (6 req, keep-alive)" "HTTP/1.1" gw-checkin-h1 ng-checkin-h1
+row "idle check-in (6 req, new TLS conn each, resumed)" "HTTP/1.1" gw-checkin-h1-reconnect ng-checkin-h1-reconnect
+row "idle check-in (6 req, new TLS conn each, full handshake)" "HTTP/1.1" gw-checkin-h1-full ng-checkin-h1-full
+row "idle check-in (6 req, keep-alive)" "HTTP/3" gw-checkin-h3 -
 row "16 KiB ranges of the image" "HTTP/1.1" gw-range-h1 ng-range-h1
 row "16 KiB ranges of the image" "HTTP/2" gw-range-h2 ng-range-h2
 row "16 KiB ranges of the image" "HTTP/3" gw-range-h3 -
