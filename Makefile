@@ -16,10 +16,10 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/fleetsim
 
-# Until the fleet engine exists, the main job is the bootloader power-cut
-# sweep over every strategy and board.
+# The main job: the built-in default scenario (a fleet rollout in virtual
+# time); the report goes to fleetsim-report/.
 run: build
-	./$(BIN) boot sweep
+	./$(BIN) run quick
 
 test: lint-vet test-race test-long
 

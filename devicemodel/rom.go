@@ -24,13 +24,19 @@ import (
 var ErrBootloaderRejected = errors.New("boot ROM rejected the bootloader")
 
 // bootloaderSize is the bootloader image's payload: MCUboot builds are
-// some tens of KiB.
-const bootloaderSize = 32 << 10
+// some tens of KiB. A smaller bootloader partition gets a payload that
+// fits it with the image's header and TLVs (bootloaderOverhead).
+const (
+	bootloaderSize     = 32 << 10
+	bootloaderOverhead = 0x200 + 0x400
+)
 
 // defaultROMKey is the fixed key of models that bring none: a seeded
-// ECDSA P-256 key, so every run fuses the same one.
+// Ed25519 key, so every run fuses the same one and the bootloader image is
+// the same bytes (ECDSA signatures differ from one signing to the next, in
+// length too, and the boot ROM's read time with them).
 var defaultROMKey = sync.OnceValue(func() crypto.Signer {
-	k, err := image.GenerateKey(image.KeyECDSAP256, rand.NewChaCha8([32]byte{'f', 'l', 'e', 'e', 't', 's', 'i', 'm', ' ', 'r', 'o', 'm'}))
+	k, err := image.GenerateKey(image.KeyEd25519, rand.NewChaCha8([32]byte{'f', 'l', 'e', 'e', 't', 's', 'i', 'm', ' ', 'r', 'o', 'm'}))
 	if err != nil {
 		panic(err) // a fixed seed cannot fail
 	}
@@ -41,7 +47,7 @@ var defaultROMKey = sync.OnceValue(func() crypto.Signer {
 // payload that stands for the MCUboot build (its configuration written at
 // the start, a fixed pattern after it), signed by the ROM key.
 func bootloaderImage(romKey crypto.Signer, cfg mcuboot.Config, b Board) ([]byte, error) {
-	payload := make([]byte, bootloaderSize)
+	payload := make([]byte, min(bootloaderSize, b.BootloaderArea.Size-bootloaderOverhead))
 	desc := fmt.Sprintf("MCUboot strategy=%s downgrade=%d validate-primary=%t board=%s", cfg.Strategy, cfg.Downgrade, cfg.ValidatePrimary, b.Name)
 	n := copy(payload, desc)
 	seed := sha256.Sum256(payload[:n])

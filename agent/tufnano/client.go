@@ -28,6 +28,11 @@ type Limits struct {
 	MaxRootRotations int
 	// MaxDelegations bounds the targets roles visited for one target.
 	MaxDelegations int
+	// Memo, when set, remembers signatures that verified, so that clients
+	// sharing it (a simulated fleet's devices) check the same signature
+	// over the same bytes with the same key once. It is not an MCU limit
+	// and changes no result: only the time taken.
+	Memo *Memo
 }
 
 // DefaultLimits are the limits of a Foundries-class MCU.
@@ -199,7 +204,7 @@ func (c *Client) save(role string, data []byte) error {
 func (c *Client) verify(keys []key, t threshold, env *envelope, role string) error {
 	shape, escapes := canonicalShape(env.raw, env.signed)
 	if shape {
-		err := verifyThreshold(keys, t, env, env.raw[env.signed.start:env.signed.end], role)
+		err := verifyThreshold(keys, t, env, env.raw[env.signed.start:env.signed.end], role, c.lim.Memo)
 		if err == nil || !escapes {
 			return err
 		}
@@ -209,7 +214,7 @@ func (c *Client) verify(keys []key, t threshold, env *envelope, role string) err
 		err.(*Error).Role = role
 		return err
 	}
-	return verifyThreshold(keys, t, env, msg, role)
+	return verifyThreshold(keys, t, env, msg, role, c.lim.Memo)
 }
 
 // Refresh runs the TUF client workflow (spec §5.3 to §5.6) with now as the

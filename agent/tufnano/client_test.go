@@ -277,27 +277,38 @@ func TestRefreshRejects(t *testing.T) {
 			next(r)
 		}, KindMalformed, "1 1 1 1"},
 	}
+	// A memo shared by every case, warmed by their good refreshes, must
+	// change no verdict.
+	memo := NewMemo(1 << 10)
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			r := newTestRepo(t, KeyEd25519, false, false)
-			d := newDevice(r)
-			if _, err := d.refresh(epoch); err != nil {
-				t.Fatal(err)
-			}
-			c.setup(t, r, d)
-			_, err := d.refresh(epoch)
-			if KindOf(err) != c.want {
-				t.Fatalf("refresh: %v, want kind %s", err, c.want)
-			}
-			var te *Error
-			if !errors.As(err, &te) || te.Detail == "" {
-				t.Errorf("error %v has no detail", err)
-			}
-			got := fmt.Sprint(d.version(RoleRoot), d.version(RoleTimestamp), d.version(RoleSnapshot), d.version(RoleTargets))
-			if got != c.after {
-				t.Errorf("stored versions %s, want %s", got, c.after)
-			}
-		})
+		for _, withMemo := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/memo=%v", c.name, withMemo), func(t *testing.T) {
+				r := newTestRepo(t, KeyEd25519, false, false)
+				d := newDevice(r)
+				if withMemo {
+					d.lim.Memo = memo
+				}
+				if _, err := d.refresh(epoch); err != nil {
+					t.Fatal(err)
+				}
+				c.setup(t, r, d)
+				_, err := d.refresh(epoch)
+				if KindOf(err) != c.want {
+					t.Fatalf("refresh: %v, want kind %s", err, c.want)
+				}
+				var te *Error
+				if !errors.As(err, &te) || te.Detail == "" {
+					t.Errorf("error %v has no detail", err)
+				}
+				got := fmt.Sprint(d.version(RoleRoot), d.version(RoleTimestamp), d.version(RoleSnapshot), d.version(RoleTargets))
+				if got != c.after {
+					t.Errorf("stored versions %s, want %s", got, c.after)
+				}
+			})
+		}
+	}
+	if len(memo.entries) == 0 {
+		t.Error("the memo remembered no signature")
 	}
 }
 

@@ -50,7 +50,7 @@ func FuzzParseMetadata(f *testing.F) {
 		check(err)
 		if err == nil {
 			for i := range r.roles {
-				_ = verifyThreshold(r.keys, r.roles[i], &r.envelope, data, RoleRoot)
+				_ = verifyThreshold(r.keys, r.roles[i], &r.envelope, data, RoleRoot, nil)
 			}
 		}
 		_, err = parseTimestamp(data, &lim)

@@ -216,7 +216,7 @@ func decodeSignature(buf *[sigBufSize]byte, raw []byte, foundries bool) ([]byte,
 
 // verify checks one signature over msg. TUF signatures are hex; Foundries'
 // are base64 and name their method, which must be the key's scheme.
-func (k *key) verify(b []byte, s *signature, foundries bool, msg []byte) bool {
+func (k *key) verify(b []byte, s *signature, foundries bool, msg []byte, memo *Memo) bool {
 	if s.method.kind != jInvalid && !strIs(b, s.method, schemeName(k.scheme)) {
 		return false
 	}
@@ -228,6 +228,22 @@ func (k *key) verify(b []byte, s *signature, foundries bool, msg []byte) bool {
 	if !ok {
 		return false
 	}
+	if memo == nil {
+		return k.check(sig, msg)
+	}
+	id := memo.id(k.ident, sig, msg)
+	if memo.seen(id) {
+		return true
+	}
+	if !k.check(sig, msg) {
+		return false
+	}
+	memo.add(id)
+	return true
+}
+
+// check verifies sig over msg with the key.
+func (k *key) check(sig, msg []byte) bool {
 	switch k.scheme {
 	case KeyEd25519:
 		return len(sig) == ed25519.SignatureSize && ed25519.Verify(k.ed, msg, sig)
@@ -262,7 +278,7 @@ type threshold struct {
 // KindBadSignature if an authorised signature failed, else
 // KindUnsupportedKey if authorised keys of a type the device does not have
 // signed, else KindThreshold.
-func verifyThreshold(keys []key, t threshold, env *envelope, msg []byte, role string) error {
+func verifyThreshold(keys []key, t threshold, env *envelope, msg []byte, role string, memo *Memo) error {
 	var countedBuf [8]*key
 	counted := countedBuf[:0]
 	bad, unusable := 0, 0
@@ -286,7 +302,7 @@ func verifyThreshold(keys []key, t threshold, env *envelope, msg []byte, role st
 		if dup {
 			continue
 		}
-		if !k.verify(env.raw, s, env.foundries, msg) {
+		if !k.verify(env.raw, s, env.foundries, msg, memo) {
 			bad++
 			continue
 		}

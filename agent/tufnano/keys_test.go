@@ -77,10 +77,10 @@ func TestVerifyEd25519DoesNotAllocate(t *testing.T) {
 	} {
 		b := []byte(`"` + enc.text + `"`)
 		s := signature{sig: jval{kind: jString, start: 0, end: len(b)}}
-		if !k.verify(b, &s, enc.foundries, msg) {
+		if !k.verify(b, &s, enc.foundries, msg, nil) {
 			t.Fatalf("%s: the signature does not verify", enc.name)
 		}
-		if n := testing.AllocsPerRun(50, func() { k.verify(b, &s, enc.foundries, msg) }); n != 0 {
+		if n := testing.AllocsPerRun(50, func() { k.verify(b, &s, enc.foundries, msg, nil) }); n != 0 {
 			t.Errorf("%s: %v allocations per verification, want 0", enc.name, n)
 		}
 	}

@@ -66,6 +66,7 @@ against a device gateway, in deterministic virtual time or over real sockets.`,
 		newGatewayCmd(),
 		newDeviceCmd(),
 		newBundleCmd(),
+		newRunCmd(),
 	)
 	return root
 }

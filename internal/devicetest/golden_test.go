@@ -27,7 +27,9 @@ func TestGoldenTraces(t *testing.T) {
 		edit func(*devicemodel.ModelConfig)
 		stop func(devicemodel.Event) bool
 	}{
-		{"update", nil, func(e devicemodel.Event) bool { return eventSent(e, agent.EventInstallationCompleted, true) && e.Note.Version == 1001 }},
+		{"update", nil, func(e devicemodel.Event) bool {
+			return eventSent(e, agent.EventInstallationCompleted, true) && e.Note.Version == 1001
+		}},
 		{"self-test-fails", func(c *devicemodel.ModelConfig) {
 			c.Profiles.ByVersion = map[uint32]devicemodel.Behaviour{1001: devicemodel.FailsSelfTest}
 		}, func(e devicemodel.Event) bool { return eventSent(e, agent.EventInstallationCompleted, false) }},

@@ -9,18 +9,16 @@
 package devicetest
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/fleetsim/fleetsim/agent"
+	"github.com/fleetsim/fleetsim/internal/inproc"
 )
 
 // Host is a virtual world for devices that run one at a time (Run them
@@ -149,21 +147,17 @@ func (h *Host) Connect(ep agent.Endpoint, id tls.Certificate) (agent.Conn, error
 			return nil, fmt.Errorf("remote error: tls: bad certificate (%v)", err)
 		}
 	}
-	handler := h.Devices
-	if ep == agent.Files && h.Files != nil {
-		handler = h.Files
-	}
 	h.mu.Lock()
 	h.stats.Connections++
 	h.mu.Unlock()
-	return &conn{h: h, handler: handler, tls: &tls.ConnectionState{HandshakeComplete: true, PeerCertificates: []*x509.Certificate{leaf}}}, nil
+	return &conn{h: h, ep: ep, peer: leaf}, nil
 }
 
 type conn struct {
-	h       *Host
-	handler http.Handler
-	tls     *tls.ConnectionState
-	closed  bool
+	h      *Host
+	ep     agent.Endpoint
+	peer   *x509.Certificate
+	closed bool
 }
 
 // Send calls the handler with the request, then charges one round trip.
@@ -171,100 +165,21 @@ func (c *conn) Send(req *agent.Request, buf []byte) (agent.Response, error) {
 	if c.closed {
 		return agent.Response{}, errors.New("connection closed")
 	}
-	var body io.Reader = http.NoBody
-	if req.Body != nil {
-		body = bytes.NewReader(req.Body)
-	}
-	hreq, err := http.NewRequest(req.Method, "https://gateway"+req.Path, body)
-	if err != nil {
-		return agent.Response{}, err
-	}
-	hreq.ContentLength = int64(len(req.Body))
-	hreq.TLS = c.tls
-	hreq.RemoteAddr = "192.0.2.1:40000"
-	for _, f := range req.Header {
-		hreq.Header.Set(f.Name, f.Value)
-	}
-	if req.RangeEnd > 0 {
-		hreq.Header.Set("Range", "bytes="+strconv.FormatInt(req.RangeStart, 10)+"-"+strconv.FormatInt(req.RangeEnd, 10))
-	}
-	w := &bufWriter{buf: buf, header: http.Header{}}
-	c.handler.ServeHTTP(w, hreq)
+	srv := inproc.Server{Devices: c.h.Devices, Files: c.h.Files}
+	resp, sent, received, err := srv.Serve(c.ep, c.peer, req, buf)
 	c.h.Sleep(c.h.Latency, nil)
 	c.h.mu.Lock()
 	c.h.stats.Requests++
-	c.h.stats.BytesSent += int64(len(req.Body))
-	c.h.stats.BytesReceived += int64(w.headerBytes() + w.n)
+	c.h.stats.BytesSent += int64(sent)
+	c.h.stats.BytesReceived += int64(received)
 	c.h.mu.Unlock()
-	if w.overflow || w.headerBytes()+w.n > len(buf) {
+	if err != nil {
 		c.closed = true
-		return agent.Response{Status: w.status()}, agent.ErrResponseTooLarge
 	}
-	return w.response(), nil
+	return resp, err
 }
 
 func (c *conn) Close() error {
 	c.closed = true
 	return nil
-}
-
-// bufWriter is an http.ResponseWriter that keeps the body in the device's
-// buffer, after room for the headers (which are sized when written).
-type bufWriter struct {
-	buf      []byte
-	header   http.Header
-	code     int
-	body     []byte // collected body, bounded by buf
-	n        int
-	overflow bool
-}
-
-func (w *bufWriter) Header() http.Header { return w.header }
-
-func (w *bufWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-}
-
-func (w *bufWriter) Write(p []byte) (int, error) {
-	w.WriteHeader(http.StatusOK)
-	w.n += len(p)
-	if w.n > len(w.buf) {
-		w.overflow = true
-		return len(p), nil
-	}
-	w.body = append(w.body, p...)
-	return len(p), nil
-}
-
-func (w *bufWriter) status() int {
-	if w.code == 0 {
-		return http.StatusOK
-	}
-	return w.code
-}
-
-// headerBytes sizes the status line and headers as they would be sent.
-func (w *bufWriter) headerBytes() int {
-	n := len("HTTP/1.1 200 OK\r\n") + 2
-	if w.header.Get("Content-Length") == "" {
-		n += len("Content-Length: ") + len(strconv.Itoa(w.n)) + 2
-	}
-	for k, vs := range w.header {
-		for _, v := range vs {
-			n += len(k) + 2 + len(v) + 2
-		}
-	}
-	return n
-}
-
-func (w *bufWriter) response() agent.Response {
-	hb := w.headerBytes()
-	r := agent.Response{Status: w.status(), HeaderBytes: hb}
-	if w.n > 0 {
-		copy(w.buf[hb:], w.body)
-		r.Body = w.buf[hb : hb+w.n]
-	}
-	return r
 }

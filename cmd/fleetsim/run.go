@@ -1,0 +1,208 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fleetsim/fleetsim/internal/fleetrun"
+	"github.com/fleetsim/fleetsim/scenarios"
+	"github.com/spf13/cobra"
+)
+
+// runFlags are the options of `fleetsim run`.
+type runFlags struct {
+	seed    uint64
+	devices int
+	mode    string
+	out     string
+	quiet   bool
+}
+
+func newRunCmd() *cobra.Command {
+	f := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run [SCENARIO.yaml|NAME] [flags]",
+		Short: "Run a fleet through a rollout and report how it went",
+		Long: `run builds the fleet a scenario describes (cohorts of virtual MCUs, each
+with emulated flash, MCUboot and the update agent), the device gateway in
+process, and the rollout, then runs it in deterministic virtual time: the
+same seed gives the same report.json, byte for byte.
+
+SCENARIO is a YAML file or the name of a built-in scenario (fleetsim
+scenarios list); without one, the built-in "quick" runs. Expectations in the
+scenario (k6's threshold syntax) decide the exit code: 0 when all hold, 99
+when one fails, 2 for bad input, 1 when the run itself failed.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := "quick"
+			if len(args) == 1 {
+				name = args[0]
+			}
+			return runScenario(cmd, name, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.Uint64Var(&f.seed, "seed", 0, "seed of the run (default: the scenario's)")
+	fl.IntVar(&f.devices, "devices", 0, "fleet size, the cohorts scaled in proportion (default: the scenario's)")
+	fl.StringVar(&f.mode, "mode", "", "virtual (default: the scenario's)")
+	fl.StringVar(&f.out, "out", "fleetsim-report", "directory for report.json")
+	fl.BoolVar(&f.quiet, "quiet", false, "no progress lines")
+	return cmd
+}
+
+func runScenario(cmd *cobra.Command, name string, f *runFlags) error {
+	usage := func(err error) error { return &exitError{2, err} }
+	s, err := scenarios.Resolve(name)
+	if err != nil {
+		return usage(err)
+	}
+	if f.seed != 0 {
+		s.Seed = f.seed
+	}
+	if f.mode != "" {
+		if f.mode != "virtual" && f.mode != "live" {
+			return usage(fmt.Errorf("--mode %q: virtual or live", f.mode))
+		}
+		s.Mode = f.mode
+	}
+	if s.Mode == "live" {
+		return usage(errors.New("live mode: not built yet; run the scenario in virtual mode (--mode virtual)"))
+	}
+	if f.devices < 0 {
+		return usage(fmt.Errorf("--devices %d: a fleet has at least one device", f.devices))
+	}
+	if f.devices > 0 {
+		if err := scaleFleet(s, f.devices); err != nil {
+			return usage(err)
+		}
+	}
+	if err := os.MkdirAll(f.out, 0o755); err != nil {
+		return usage(fmt.Errorf("--out: %w", err))
+	}
+	dir, err := os.MkdirTemp("", "fleetsim-gateway-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	stderr := cmd.ErrOrStderr()
+	started := time.Now()
+	o := fleetrun.Options{Dir: dir, ProgressEvery: time.Hour}
+	if !f.quiet {
+		o.Progress = func(p fleetrun.Progress) { printProgress(stderr, p, time.Since(started)) }
+	}
+	rep, err := fleetrun.Run(s, o)
+	if err != nil {
+		return &exitError{1, err}
+	}
+	wall := time.Since(started)
+	js, err := rep.JSON()
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(f.out, "report.json")
+	if err := os.WriteFile(path, js, 0o644); err != nil {
+		return &exitError{1, err}
+	}
+	printSummary(cmd.OutOrStdout(), rep, wall, path)
+	if rep.Failed() {
+		return &exitError{99, errors.New("some thresholds have failed")}
+	}
+	return nil
+}
+
+// scaleFleet resizes the cohorts to n devices in all, keeping their
+// proportions; every cohort keeps at least one device.
+func scaleFleet(s *scenarios.Scenario, n int) error {
+	if n < len(s.Fleet) {
+		return fmt.Errorf("--devices %d: the scenario has %d cohorts, each needs a device", n, len(s.Fleet))
+	}
+	total := 0
+	for _, c := range s.Fleet {
+		total += c.Count
+	}
+	left := n
+	for i := range s.Fleet {
+		c := &s.Fleet[i]
+		c.Count = max(1, c.Count*n/total)
+		left -= c.Count
+	}
+	s.Fleet[0].Count += left
+	if s.Fleet[0].Count < 1 {
+		return fmt.Errorf("--devices %d: too few for the scenario's cohorts", n)
+	}
+	return nil
+}
+
+func printProgress(w io.Writer, p fleetrun.Progress, wall time.Duration) {
+	fmt.Fprintf(w, "  %s / %s simulated  devices %d  updated %d  bricked %d  requests %d  (%s wall)\n",
+		fmtDuration(p.Elapsed), fmtDuration(p.Duration), p.Devices, p.Updated, p.Bricked, p.Requests, wall.Round(time.Millisecond))
+}
+
+// fmtDuration prints a duration as scenarios write them: 1h30m, 45m, 12s.
+func fmtDuration(d time.Duration) string {
+	return scenarios.Duration(d.Round(time.Second)).String()
+}
+
+func fmtSeconds(p *float64) string {
+	if p == nil {
+		return "–"
+	}
+	return fmtDuration(time.Duration(*p * float64(time.Second)))
+}
+
+// printSummary prints the end-of-run summary, k6's being the model:
+// thresholds first, with a check mark or a cross, then the figures.
+func printSummary(w io.Writer, r *fleetrun.Report, wall time.Duration, path string) {
+	sim := time.Duration(r.Simulated * float64(time.Second))
+	fmt.Fprintf(w, "\n  scenario: %s (seed %d), %d devices, %s mode\n", r.Scenario, r.Seed, r.Devices, r.Mode)
+	fmt.Fprintf(w, "  simulated %s in %s wall (%.0fx real time)\n\n", fmtDuration(sim), wall.Round(time.Millisecond), sim.Seconds()/max(wall.Seconds(), 1e-9))
+	for _, t := range r.Thresholds {
+		mark, val := "✓", fmt.Sprintf("%g", t.Value)
+		if !t.OK {
+			mark = "✗"
+		}
+		if t.Error != "" {
+			val = t.Error
+		}
+		fmt.Fprintf(w, "  %s %s: %s  (%s)\n", mark, dots(t.Metric, 22), t.Threshold, val)
+	}
+	if len(r.Thresholds) > 0 {
+		fmt.Fprintln(w)
+	}
+	o := r.Outcomes
+	fmt.Fprintf(w, "  %s updated %d  reverted %d  still old %d  failed %d  bricked %d\n", dots("outcomes", 16), o.Updated, o.Reverted, o.StillOld, o.Failed, o.Bricked)
+	f := r.TimeToFraction
+	fmt.Fprintf(w, "  %s 50%% %s  90%% %s  99%% %s  100%% %s\n", dots("time to updated", 16), fmtSeconds(f.P50), fmtSeconds(f.P90), fmtSeconds(f.P99), fmtSeconds(f.P100))
+	g := r.Gateway
+	fmt.Fprintf(w, "  %s %d requests  %d check-ins  %d handshakes  %s to devices  peak %d connections\n",
+		dots("gateway", 16), g.Requests, g.CheckIns, g.Handshakes, fmtBytes(g.ToDevices), g.PeakConnections)
+	if fc := r.Faults; fc.PowerCutsArmed+fc.Outages > 0 {
+		fmt.Fprintf(w, "  %s %d power cuts (%d armed)  %d outages  %d gateway restarts\n", dots("faults", 16), fc.PowerCuts, fc.PowerCutsArmed, fc.Outages, fc.GatewayRestarts)
+	}
+	fmt.Fprintf(w, "  %s %s\n\n", dots("report", 16), path)
+}
+
+func dots(s string, n int) string {
+	if len(s) >= n {
+		return s
+	}
+	return s + strings.Repeat(".", n-len(s))
+}
+
+func fmtBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,294 @@
+package fleetrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/fleetsim/fleetsim/agent"
+	"github.com/fleetsim/fleetsim/devicemodel"
+	"github.com/fleetsim/fleetsim/devicemodel/mcuboot"
+	"github.com/fleetsim/fleetsim/gateway"
+	"github.com/fleetsim/fleetsim/scenarios"
+)
+
+// Options change how a scenario runs, not what it describes.
+type Options struct {
+	// Dir holds the gateway's data (required).
+	Dir string
+	// Progress, when set, is called on the run's goroutine every
+	// ProgressEvery of virtual time.
+	Progress      func(Progress)
+	ProgressEvery time.Duration
+	// Trace, when set, receives every device event as a line: virtual
+	// time, device, event.
+	Trace io.Writer
+	// NoSharing turns off the shortcuts that make a large fleet fit and
+	// run fast: flash pages shared by content across devices, and
+	// signature checks remembered across devices. Results are the same.
+	NoSharing bool
+}
+
+// Progress is a snapshot of a run under way.
+type Progress struct {
+	// Elapsed is the virtual time since the start; Duration the limit.
+	Elapsed, Duration time.Duration
+	Devices           int
+	Updated, Bricked  int
+	Requests          int64
+	Steps             uint64
+}
+
+// sampleEvery is the resolution of the report's time series.
+const sampleEvery = time.Minute
+
+// Run runs scenario s (with its defaults applied) in virtual time and
+// returns the report. Errors: the scenario cannot be built (a message
+// naming the field), or the gateway's directory cannot be used.
+func Run(s *scenarios.Scenario, o Options) (*Report, error) {
+	if s.Mode != "" && s.Mode != "virtual" {
+		return nil, fmt.Errorf("mode %q: this fleetsim runs scenarios in virtual mode only so far", s.Mode)
+	}
+	w, err := build(s, o)
+	if err != nil {
+		return nil, err
+	}
+	w.trace = o.Trace
+	defer func() { w.gw.Close() }()
+	r := w.rand("start", 0)
+	spread := time.Duration(0)
+	for _, dev := range w.devices {
+		if spread = time.Duration(dev.cohort.spec.Start); spread > 0 {
+			spread = time.Duration(r.Uint64() % uint64(spread))
+		}
+		dev.proc = w.k.Go(Epoch.Add(spread), func() { _ = dev.d.Run(context.Background()) })
+	}
+	if err := w.schedulePublications(); err != nil {
+		return nil, err
+	}
+	w.scheduleWaves()
+	if err := w.scheduleFaults(); err != nil {
+		return nil, err
+	}
+	end := Epoch.Add(time.Duration(s.Duration))
+	every := o.ProgressEvery
+	if every <= 0 {
+		every = time.Hour
+	}
+	nextProgress := Epoch.Add(every)
+	for now := Epoch; now.Before(end); {
+		now = minTime(now.Add(sampleEvery), end)
+		w.k.Run(now)
+		if w.err != nil {
+			return nil, w.err
+		}
+		w.sample()
+		if o.Progress != nil && !now.Before(nextProgress) {
+			o.Progress(w.progress())
+			nextProgress = nextProgress.Add(every)
+		}
+		if w.settled() {
+			break
+		}
+	}
+	w.stats.end = w.k.Now()
+	w.shutdown()
+	w.stats.waves = w.waveOutcomes()
+	if o.Progress != nil {
+		o.Progress(w.progress())
+	}
+	return w.report(), nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func (w *world) progress() Progress {
+	return Progress{
+		Elapsed: w.k.Now().Sub(Epoch), Duration: time.Duration(w.s.Duration), Devices: len(w.devices),
+		Updated: w.stats.updated, Bricked: w.stats.bricked, Requests: w.net.Stats.Requests, Steps: w.k.Steps(),
+	}
+}
+
+// settled reports whether nothing more can happen to the outcome: every
+// version is out and every device is updated or bricked.
+func (w *world) settled() bool {
+	return w.stats.published == len(w.s.Rollout.Versions) && w.stats.updated+w.stats.bricked == len(w.devices)
+}
+
+// shutdown stops every device where it is and lets its goroutine return.
+func (w *world) shutdown() {
+	for _, dev := range w.devices {
+		dev.d.Stop()
+		w.k.Wake(dev.proc)
+	}
+	w.k.Run(w.k.Now())
+}
+
+// schedulePublications uploads each version for every board and tag of the
+// fleet at its time.
+func (w *world) schedulePublications() error {
+	type key struct{ hwid, tag string }
+	var targets []key
+	boards := map[key]devicemodel.Board{}
+	for _, c := range w.cohorts {
+		k := key{c.board.HardwareID, c.spec.Tag}
+		if _, ok := boards[k]; !ok {
+			boards[k] = c.board
+			targets = append(targets, k)
+		}
+	}
+	for i, v := range w.s.Rollout.Versions {
+		images := make([][]byte, len(targets))
+		for j, t := range targets {
+			img, err := w.image(boards[t], v)
+			if err != nil {
+				return err
+			}
+			images[j] = img
+		}
+		w.k.At(Epoch.Add(time.Duration(w.s.Rollout.PublishedAt(i))), func() {
+			for j, t := range targets {
+				if _, err := w.upload(images[j], t.hwid, t.tag); err != nil {
+					w.err = fmt.Errorf("publishing v%d: %w", v, err)
+					return
+				}
+			}
+			w.stats.publish(v, w.k.Now())
+		})
+	}
+	return nil
+}
+
+// observe follows one device's events (on its goroutine, with the baton).
+func (w *world) observe(dev *device, e devicemodel.Event) {
+	st, now := &dev.state, w.k.Now()
+	if w.trace != nil {
+		fmt.Fprintf(w.trace, "%s %s %s\n", now.Sub(Epoch), dev.d.UUID(), e)
+	}
+	switch e.Kind {
+	case devicemodel.EventApp:
+		if e.Err == nil && e.Version != 0 {
+			st.version = e.Version
+		}
+	case devicemodel.EventBoot:
+		if e.Boot != nil && e.Boot.SwapType == mcuboot.SwapRevert && !st.reverted {
+			st.reverted = true
+			w.stats.reverted++
+		}
+	case devicemodel.EventPowerCut:
+		w.stats.powerCuts++
+	case devicemodel.EventHalt:
+		if e.Err != nil && errors.Is(e.Err, devicemodel.ErrBricked) && st.bricked == "" {
+			st.bricked = e.Err.Error()
+			w.stats.bricked++
+		}
+	case devicemodel.EventAgent:
+		w.observeAgent(dev, e.Note, now)
+	}
+}
+
+func (w *world) observeAgent(dev *device, n agent.Note, now time.Time) {
+	st := &dev.state
+	switch n.Kind {
+	case agent.NoteCheckIn:
+		if n.Err == nil {
+			w.stats.checkIns++
+		}
+	case agent.NoteDownload:
+		if st.downloadStart.IsZero() {
+			st.downloadStart = now
+		}
+	case agent.NoteConfirm:
+		last := w.stats.target()
+		if n.Err == nil && n.Version == last && last != 0 && st.updatedAt.IsZero() {
+			st.updatedAt = now
+			w.stats.updated++
+			w.stats.timeToUpdate = append(w.stats.timeToUpdate, now.Sub(w.stats.publishedAt).Seconds())
+			if !st.downloadStart.IsZero() {
+				w.stats.updateDuration = append(w.stats.updateDuration, now.Sub(st.downloadStart).Seconds())
+			}
+		}
+	}
+}
+
+// scheduleFaults arms the scenario's faults.
+func (w *world) scheduleFaults() error {
+	for i, f := range w.s.Faults {
+		at, length := Epoch.Add(time.Duration(f.At)), time.Duration(f.For)
+		switch f.Kind {
+		case "power-cut":
+			w.armPowerCuts(i, f)
+		case "network-outage":
+			w.k.At(at, func() { w.net.Down = true; w.stats.outages++ })
+			w.k.At(at.Add(length), func() { w.net.Down = false })
+		case "gateway-outage":
+			w.k.At(at, func() {
+				w.net.Down = true
+				w.stats.outages++
+				if err := w.gw.Close(); err != nil {
+					w.err = fmt.Errorf("gateway outage: closing the gateway: %w", err)
+				}
+			})
+			w.k.At(at.Add(length), func() {
+				if err := w.restartGateway(); err != nil {
+					w.err = fmt.Errorf("gateway outage: restarting the gateway: %w", err)
+				}
+				w.net.Down = false
+			})
+		default:
+			return fmt.Errorf("faults[%d].kind: %q is not a fault this fleetsim injects", i, f.Kind)
+		}
+	}
+	return nil
+}
+
+// armPowerCuts picks Rate of the devices, each to lose power at a random
+// flash operation of the fault's phase.
+func (w *world) armPowerCuts(i int, f scenarios.Fault) {
+	phase := phaseOf(f.Phase)
+	r := w.rand("power-cut", uint64(i))
+	ops := 2 // a confirm writes a couple of words
+	switch phase {
+	case devicemodel.PhaseDownload:
+		ops = int(w.s.Rollout.ImageSize)/256 + 8
+	case devicemodel.PhaseSwap, devicemodel.PhaseAny:
+		ops = 400
+	}
+	for _, dev := range w.devices {
+		if r.Uint64()%1_000_000 < uint64(f.Rate*1_000_000) {
+			dev.d.Arm(devicemodel.PowerCut{Phase: phase, Op: 1 + int(r.Uint64()%uint64(ops))})
+			w.stats.powerCutsArmed++
+		}
+	}
+}
+
+// restartGateway opens the gateway again on its store, as a restarted
+// process would.
+func (w *world) restartGateway() error {
+	g, err := gateway.Open(w.dir, w.gwOptions())
+	if err != nil {
+		return err
+	}
+	w.gw = g
+	w.admin = g.AdminHandler(adminToken)
+	w.server.srv.Devices = g.DeviceHandler()
+	w.stats.gatewayRestarts++
+	return nil
+}
+
+// phaseOf reads a fault's phase ("" is any).
+func phaseOf(s string) devicemodel.Phase {
+	for p := devicemodel.PhaseAny; p <= devicemodel.PhaseStorage; p++ {
+		if p.String() == s {
+			return p
+		}
+	}
+	return devicemodel.PhaseAny
+}
