@@ -11,8 +11,8 @@ import (
 // safe for concurrent use and holds at most its capacity of entries
 // (forgetting them all when full: a miss only costs a verification).
 type Memo struct {
-	mu   sync.Mutex
-	max  int
+	mu      sync.Mutex
+	max     int
 	entries map[[sha256.Size]byte]struct{}
 }
 
