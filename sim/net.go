@@ -37,6 +37,13 @@ type Net struct {
 	// side, or of the whole network).
 	Down  bool
 	Stats NetStats
+	// Quantum lets a device run ahead of the kernel by up to this much
+	// virtual time in sleeps no other device can observe (flash operations,
+	// short pauses): they add up as the device's debt, which it sleeps in
+	// one piece before anything another party could see (the clock, the
+	// network, a long sleep). A device then hands the baton back once per
+	// quantum rather than once per flash operation. 0 turns it off.
+	Quantum time.Duration
 }
 
 // errNetDown is what a connection attempt during an outage returns.
@@ -52,6 +59,8 @@ type Host struct {
 	net  *Net
 	link *Link
 	rng  *rand.Rand
+	// debt is virtual time the device has used but not yet slept.
+	debt time.Duration
 }
 
 // Host returns the world as a device on link l sees it; seed drives the
@@ -60,17 +69,38 @@ func (n *Net) Host(l *Link, seed [2]uint64) *Host {
 	return &Host{net: n, link: l, rng: rand.New(rand.NewPCG(seed[0], seed[1]))}
 }
 
-// Now is the virtual time.
-func (h *Host) Now() time.Time { return h.net.K.Now() }
+// Now is the virtual time, as the device sees it: its debt is settled
+// first.
+func (h *Host) Now() time.Time {
+	h.settle()
+	return h.net.K.Now()
+}
 
-// Sleep blocks the device for d in virtual time.
+// Sleep blocks the device for d in virtual time. A short sleep within the
+// net's quantum only adds to the device's debt.
 func (h *Host) Sleep(d time.Duration, interrupt <-chan struct{}) bool {
+	if q := h.net.Quantum; q > 0 && h.debt+d < q && h.net.K.running != nil {
+		h.debt += max(d, 0)
+		return !closed(interrupt)
+	}
+	d += h.debt
+	h.debt = 0
 	return h.net.K.Sleep(d, interrupt)
+}
+
+// settle sleeps the device's debt.
+func (h *Host) settle() {
+	if h.debt > 0 && h.net.K.running != nil {
+		d := h.debt
+		h.debt = 0
+		h.net.K.Sleep(d, nil)
+	}
 }
 
 // Connect opens a connection: TCP and TLS round trips over the link and
 // the device's handshake CPU, then an in-process connection to the server.
 func (h *Host) Connect(ep agent.Endpoint, id tls.Certificate) (agent.Conn, error) {
+	h.settle()
 	n := h.net
 	if n.Down || h.link.Outage {
 		n.Stats.ConnectFailures++
@@ -129,6 +159,7 @@ func (c *conn) Send(req *agent.Request, buf []byte) (agent.Response, error) {
 		return agent.Response{}, errors.New("connection closed")
 	}
 	h, n, l := c.h, c.h.net, c.h.link
+	h.settle()
 	rtt := h.rtt()
 	up := requestBytes(req)
 	h.Sleep(rtt/2+transfer(up, l.Up)+h.lost(), nil)

@@ -67,6 +67,7 @@ against a device gateway, in deterministic virtual time or over real sockets.`,
 		newDeviceCmd(),
 		newBundleCmd(),
 		newRunCmd(),
+		newScenariosCmd(),
 	)
 	return root
 }

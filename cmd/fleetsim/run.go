@@ -11,7 +11,10 @@ import (
 
 	"github.com/fleetsim/fleetsim/internal/fleetrun"
 	"github.com/fleetsim/fleetsim/scenarios"
+	"github.com/fleetsim/fleetsim/scenarios/threshold"
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 // runFlags are the options of `fleetsim run`.
@@ -90,11 +93,10 @@ func runScenario(cmd *cobra.Command, name string, f *runFlags) error {
 	}
 	defer os.RemoveAll(dir)
 
-	stderr := cmd.ErrOrStderr()
 	started := time.Now()
-	o := fleetrun.Options{Dir: dir, ProgressEvery: time.Hour}
+	o := fleetrun.Options{Dir: dir}
 	if !f.quiet {
-		o.Progress = func(p fleetrun.Progress) { printProgress(stderr, p, time.Since(started)) }
+		o.Progress, o.ProgressEvery = progressDisplay(cmd.ErrOrStderr(), started)
 	}
 	rep, err := fleetrun.Run(s, o)
 	if err != nil {
@@ -139,9 +141,30 @@ func scaleFleet(s *scenarios.Scenario, n int) error {
 	return nil
 }
 
-func printProgress(w io.Writer, p fleetrun.Progress, wall time.Duration) {
-	fmt.Fprintf(w, "  %s / %s simulated  devices %d  updated %d  bricked %d  requests %d  (%s wall)\n",
-		fmtDuration(p.Elapsed), fmtDuration(p.Duration), p.Devices, p.Updated, p.Bricked, p.Requests, wall.Round(time.Millisecond))
+// progressDisplay shows a run's progress: a bar with virtual time,
+// devices updated and the wall time left on a terminal, plain lines every
+// simulated hour otherwise (logs, CI).
+func progressDisplay(w io.Writer, started time.Time) (func(fleetrun.Progress), time.Duration) {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return func(p fleetrun.Progress) {
+			fmt.Fprintf(w, "  %s / %s simulated  devices %d  updated %d  bricked %d  requests %d  (%s wall)\n",
+				fmtDuration(p.Elapsed), fmtDuration(p.Duration), p.Devices, p.Updated, p.Bricked, p.Requests, time.Since(started).Round(time.Millisecond))
+		}, time.Hour
+	}
+	var bar *progressbar.ProgressBar
+	return func(p fleetrun.Progress) {
+		if bar == nil {
+			bar = progressbar.NewOptions64(int64(p.Duration/time.Second),
+				progressbar.OptionSetWriter(w), progressbar.OptionSetWidth(30), progressbar.OptionShowElapsedTimeOnFinish(),
+				progressbar.OptionSetPredictTime(true), progressbar.OptionFullWidth(), progressbar.OptionClearOnFinish())
+		}
+		bar.Describe(fmt.Sprintf("%s simulated, %d/%d updated, %d bricked", fmtDuration(p.Elapsed), p.Updated, p.Devices, p.Bricked))
+		_ = bar.Set64(int64(p.Elapsed / time.Second))
+		if p.Done {
+			_ = bar.Finish()
+		}
+	}, time.Minute
 }
 
 // fmtDuration prints a duration as scenarios write them: 1h30m, 45m, 12s.
@@ -161,9 +184,13 @@ func fmtSeconds(p *float64) string {
 func printSummary(w io.Writer, r *fleetrun.Report, wall time.Duration, path string) {
 	sim := time.Duration(r.Simulated * float64(time.Second))
 	fmt.Fprintf(w, "\n  scenario: %s (seed %d), %d devices, %s mode\n", r.Scenario, r.Seed, r.Devices, r.Mode)
-	fmt.Fprintf(w, "  simulated %s in %s wall (%.0fx real time)\n\n", fmtDuration(sim), wall.Round(time.Millisecond), sim.Seconds()/max(wall.Seconds(), 1e-9))
+	fmt.Fprintf(w, "  simulated %s in %s wall (%.0fx real time), %d device steps (%.0f/s)\n\n", fmtDuration(sim), wall.Round(time.Millisecond),
+		sim.Seconds()/max(wall.Seconds(), 1e-9), r.Steps, float64(r.Steps)/max(wall.Seconds(), 1e-9))
 	for _, t := range r.Thresholds {
 		mark, val := "✓", fmt.Sprintf("%g", t.Value)
+		if m, ok := scenarios.LookupMetric(t.Metric); ok && m.Kind == threshold.Trend {
+			val = fmtDuration(time.Duration(t.Value * float64(time.Second)))
+		}
 		if !t.OK {
 			mark = "✗"
 		}

@@ -7,15 +7,19 @@ import (
 	"github.com/fleetsim/fleetsim/scenarios"
 )
 
-var benchDevices = flag.Int("devices", 1000, "fleet size of BenchmarkQuick")
+var (
+	benchDevices  = flag.Int("devices", 1000, "fleet size of BenchmarkScenario")
+	benchScenario = flag.String("scenario", "quick", "built-in scenario of BenchmarkScenario")
+)
 
-// BenchmarkQuick runs the built-in quick scenario at -devices devices and
-// reports the wall time per simulated device and the kernel's steps.
+// BenchmarkScenario runs a built-in scenario (-scenario, default quick)
+// with its first cohort at -devices devices, and reports the wall time per
+// device.
 //
-//	go test -run '^$' -bench Quick -benchtime 1x ./internal/fleetrun/ -devices 10000
-func BenchmarkQuick(b *testing.B) {
+//	go test -run '^$' -bench Scenario -benchtime 1x ./internal/fleetrun/ -devices 10000
+func BenchmarkScenario(b *testing.B) {
 	for range b.N {
-		s, err := scenarios.LoadBuiltin("quick")
+		s, err := scenarios.LoadBuiltin(*benchScenario)
 		if err != nil {
 			b.Fatal(err)
 		}

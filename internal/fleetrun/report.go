@@ -74,7 +74,9 @@ type Report struct {
 	Simulated float64 `json:"simulated_s"`
 	// Settled says the run ended early because every device was updated
 	// or bricked.
-	Settled   bool             `json:"settled"`
+	Settled bool `json:"settled"`
+	// Steps is how many times the scheduler resumed a device.
+	Steps     uint64           `json:"device_steps"`
 	Published []Published      `json:"published"`
 	Outcomes  Outcomes         `json:"outcomes"`
 	Cohorts   []CohortOutcomes `json:"cohorts"`
@@ -248,7 +250,7 @@ func (w *world) report() *Report {
 	s, st, ns := w.s, w.stats, w.net.Stats
 	r := &Report{
 		Scenario: s.Name, Description: s.Description, Seed: s.Seed, Mode: "virtual", Devices: len(w.devices),
-		Simulated: st.end.Sub(Epoch).Seconds(), Settled: w.settled(),
+		Simulated: st.end.Sub(Epoch).Seconds(), Settled: w.settled(), Steps: w.k.Steps(),
 		Gateway: GatewayLoad{Requests: ns.Requests, FromDevices: ns.BytesSent, ToDevices: ns.BytesReceived,
 			Handshakes: ns.Connections, ConnectFailures: ns.ConnectFailures, PeakConnections: ns.PeakOpen, CheckIns: st.checkIns},
 		Faults: FaultCounts{PowerCutsArmed: st.powerCutsArmed, PowerCuts: st.powerCuts, Outages: st.outages, GatewayRestarts: st.gatewayRestarts},

@@ -29,7 +29,13 @@ type Options struct {
 	// run fast: flash pages shared by content across devices, and
 	// signature checks remembered across devices. Results are the same.
 	NoSharing bool
+	// Quantum is how far a device may run ahead in virtual time on its own
+	// (sim.Net.Quantum); 0 is DefaultQuantum, negative turns it off.
+	Quantum time.Duration
 }
+
+// DefaultQuantum lets a device batch about a second of flash work.
+const DefaultQuantum = time.Second
 
 // Progress is a snapshot of a run under way.
 type Progress struct {
@@ -39,6 +45,8 @@ type Progress struct {
 	Updated, Bricked  int
 	Requests          int64
 	Steps             uint64
+	// Done is set on the last call, when the run is over.
+	Done bool
 }
 
 // sampleEvery is the resolution of the report's time series.
@@ -50,6 +58,12 @@ const sampleEvery = time.Minute
 func Run(s *scenarios.Scenario, o Options) (*Report, error) {
 	if s.Mode != "" && s.Mode != "virtual" {
 		return nil, fmt.Errorf("mode %q: this fleetsim runs scenarios in virtual mode only so far", s.Mode)
+	}
+	switch {
+	case o.Quantum == 0:
+		o.Quantum = DefaultQuantum
+	case o.Quantum < 0:
+		o.Quantum = 0
 	}
 	w, err := build(s, o)
 	if err != nil {
@@ -97,7 +111,9 @@ func Run(s *scenarios.Scenario, o Options) (*Report, error) {
 	w.shutdown()
 	w.stats.waves = w.waveOutcomes()
 	if o.Progress != nil {
-		o.Progress(w.progress())
+		p := w.progress()
+		p.Done = true
+		o.Progress(p)
 	}
 	return w.report(), nil
 }
@@ -168,7 +184,9 @@ func (w *world) schedulePublications() error {
 
 // observe follows one device's events (on its goroutine, with the baton).
 func (w *world) observe(dev *device, e devicemodel.Event) {
-	st, now := &dev.state, w.k.Now()
+	// The device's own clock: its debt settled, so that the event is
+	// timed as if every flash operation had been slept one by one.
+	st, now := &dev.state, dev.host.Now()
 	if w.trace != nil {
 		fmt.Fprintf(w.trace, "%s %s %s\n", now.Sub(Epoch), dev.d.UUID(), e)
 	}

@@ -183,3 +183,21 @@ func TestEveryAgentBoardUpdates(t *testing.T) {
 		})
 	}
 }
+
+// TestQuantumKeepsTimes: batching flash work into a quantum changes how
+// often devices hand the baton back, not when anything observable happens.
+func TestQuantumKeepsTimes(t *testing.T) {
+	s := small(6)
+	s.Faults = []scenarios.Fault{{Kind: "power-cut", Phase: "swap", Rate: 0.5}}
+	_, batched := runJSON(t, s)
+	exact, err := Run(s, Options{Dir: t.TempDir(), Quantum: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if batched.Outcomes != exact.Outcomes || batched.Faults != exact.Faults {
+		t.Fatalf("outcomes %+v / faults %+v with the quantum, %+v / %+v without", batched.Outcomes, batched.Faults, exact.Outcomes, exact.Faults)
+	}
+	if a, b := batched.TimeToUpdate, exact.TimeToUpdate; a.Min != b.Min || a.Max != b.Max || a.Med != b.Med {
+		t.Fatalf("time to update %+v with the quantum, %+v without", a, b)
+	}
+}

@@ -135,7 +135,7 @@ func build(s *scenarios.Scenario, o Options) (*world, error) {
 	}
 	w.admin = w.gw.AdminHandler(adminToken)
 	w.server = &tickingServer{w: w, srv: inproc.Server{Devices: w.gw.DeviceHandler()}}
-	w.net = &sim.Net{K: w.k, Server: w.server}
+	w.net = &sim.Net{K: w.k, Server: w.server, Quantum: o.Quantum}
 	for i := range s.Fleet {
 		if err := w.addCohort(i); err != nil {
 			w.gw.Close()
@@ -253,6 +253,7 @@ type device struct {
 	d      *devicemodel.Device
 	proc   *sim.Proc
 	cohort *cohort
+	host   *sim.Host
 	state  deviceState
 	// grouped: the gateway has the device in its cohort's group.
 	grouped bool
@@ -276,8 +277,8 @@ func (w *world) manufacture(c *cohort, factory []byte) error {
 	if err := se.SetCertificate(der); err != nil {
 		return err
 	}
-	dev := &device{cohort: c}
 	host := w.net.Host(&c.link, [2]uint64{w.s.Seed, uint64(n)})
+	dev := &device{cohort: c, host: host}
 	spec := devicemodel.Spec{UUID: uuid, Serial: fmt.Sprintf("%032X", n), SE: se, FactoryImage: factory, Seed: w.s.Seed<<20 ^ uint64(n)}
 	d, err := devicemodel.Manufacture(c.model, host, spec, func(e devicemodel.Event) { w.observe(dev, e) })
 	if err != nil {
