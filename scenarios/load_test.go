@@ -219,7 +219,7 @@ func TestParseErrors(t *testing.T) {
 		{"no thresholds", good + "expect:\n  updated: []\n",
 			`x.yaml:7: expect.updated: list at least one threshold, e.g. ["rate>=0.99"]`},
 		{"the first bad metric in the file", good + "expect:\n  zz: [\"count==0\"]\n  aa: [\"count==0\"]\n",
-			`x.yaml:7: expect.zz: unknown metric "zz" (metrics: time_to_update, update_duration, updated, reverted, failed, still_old, bricked, requests, bytes_sent, bytes_received, check_ins, peak_concurrency)`},
+			`x.yaml:7: expect.zz: unknown metric "zz" (metrics: time_to_update, update_duration, updated, reverted, failed, still_old, bricked, requests, bytes_sent, bytes_received, check_ins, peak_concurrency, gateway_utilization, max_queue_wait)`},
 		{"unknown mode", "mode: dream\n" + good,
 			`x.yaml:1: mode: unknown mode "dream" (modes: virtual, live)`},
 		{"negative seed", "seed: -1\n",

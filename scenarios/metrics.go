@@ -33,6 +33,8 @@ var Metrics = []Metric{
 	{"bytes_received", threshold.Counter, "bytes the gateway received from devices (request bodies)"},
 	{"check_ins", threshold.Counter, "device check-ins whose TUF refresh succeeded"},
 	{"peak_concurrency", threshold.Gauge, "the most device connections open at the same moment"},
+	{"gateway_utilization", threshold.Gauge, "share of the modelled gateway's core time the fleet used over the run (0 to 1)"},
+	{"max_queue_wait", threshold.Gauge, "the longest a handshake or request waited for a gateway core, in seconds"},
 }
 
 // LookupMetric returns the metric called name.

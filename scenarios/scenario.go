@@ -22,6 +22,8 @@ type Scenario struct {
 	Fleet []Cohort `yaml:"fleet" json:"fleet" jsonschema:"minItems=1"`
 	// Rollout is what is published to the fleet, and when.
 	Rollout Rollout `yaml:"rollout" json:"rollout"`
+	// Gateway is the embedded gateway's modelled capacity.
+	Gateway Gateway `yaml:"gateway" json:"gateway,omitzero"`
 	// Faults are injected during the run.
 	Faults []Fault `yaml:"faults" json:"faults,omitempty"`
 	// Expect maps fleet metrics (Metrics) to thresholds in k6's syntax,

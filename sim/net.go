@@ -44,6 +44,37 @@ type Net struct {
 	// network, a long sleep). A device then hands the baton back once per
 	// quantum rather than once per flash operation. 0 turns it off.
 	Quantum time.Duration
+
+	server *server
+}
+
+// SetCapacity models the server's CPU and uplink (the zero Capacity: no
+// limits, the default). Call it before the run.
+func (n *Net) SetCapacity(c Capacity) { n.server = newServer(c) }
+
+// ServerStats is the server's modelled load so far.
+func (n *Net) ServerStats() ServerStats {
+	if n.server == nil {
+		return ServerStats{}
+	}
+	return n.server.stats
+}
+
+// work waits until a job of cost, arriving at the server now, is done.
+func (h *Host) work(cost time.Duration) {
+	s := h.net.server
+	if s == nil {
+		return
+	}
+	k := h.net.K
+	h.wait(time.Duration(s.cpu(k.now, cost) - k.now))
+}
+
+// wait is network time: the device's debt is settled first, so that the
+// server sees every request at its exact virtual time.
+func (h *Host) wait(d time.Duration) {
+	h.settle()
+	h.net.K.Sleep(d, nil)
 }
 
 // errNetDown is what a connection attempt during an outage returns.
@@ -104,7 +135,7 @@ func (h *Host) Connect(ep agent.Endpoint, id tls.Certificate) (agent.Conn, error
 	n := h.net
 	if n.Down || h.link.Outage {
 		n.Stats.ConnectFailures++
-		h.Sleep(ConnectTimeout, nil)
+		h.wait(ConnectTimeout)
 		return nil, errNetDown
 	}
 	if len(id.Certificate) == 0 {
@@ -114,7 +145,10 @@ func (h *Host) Connect(ep agent.Endpoint, id tls.Certificate) (agent.Conn, error
 	if err != nil {
 		return nil, err
 	}
-	h.Sleep(time.Duration(h.link.HandshakeRTTs)*h.rtt()+h.link.HandshakeCPU, nil)
+	h.wait(time.Duration(h.link.HandshakeRTTs)*h.rtt() + h.link.HandshakeCPU)
+	if n.server != nil {
+		h.work(n.server.c.HandshakeCPU)
+	}
 	if n.Down {
 		n.Stats.ConnectFailures++
 		return nil, errNetDown
@@ -162,17 +196,26 @@ func (c *conn) Send(req *agent.Request, buf []byte) (agent.Response, error) {
 	h.settle()
 	rtt := h.rtt()
 	up := requestBytes(req)
-	h.Sleep(rtt/2+transfer(up, l.Up)+h.lost(), nil)
+	h.wait(rtt/2 + transfer(up, l.Up) + h.lost())
 	if n.Down || l.Outage {
 		c.drop()
 		n.Stats.RequestFails++
 		return agent.Response{}, errors.New("connection reset by peer")
 	}
+	if n.server != nil {
+		h.work(n.server.c.RequestCPU)
+	}
 	resp, sent, received, err := n.Server.Serve(c.ep, c.peer, req, buf)
 	n.Stats.Requests++
 	n.Stats.BytesSent += int64(sent)
 	n.Stats.BytesReceived += int64(received)
-	h.Sleep(rtt/2+transfer(received, l.Down)+h.lost(), nil)
+	down := rtt/2 + transfer(received, l.Down)
+	if n.server != nil {
+		// The response leaves the gateway's uplink behind the bytes queued
+		// before it; the device's link may be the slower of the two.
+		down = max(down, time.Duration(n.server.send(n.K.now, received)-n.K.now)+rtt/2)
+	}
+	h.wait(down + h.lost())
 	if errors.Is(err, agent.ErrResponseTooLarge) {
 		c.drop()
 	}

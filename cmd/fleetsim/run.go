@@ -209,6 +209,10 @@ func printSummary(w io.Writer, r *fleetrun.Report, wall time.Duration, path stri
 	g := r.Gateway
 	fmt.Fprintf(w, "  %s %d requests  %d check-ins  %d handshakes  %s to devices  peak %d connections\n",
 		dots("gateway", 16), g.Requests, g.CheckIns, g.Handshakes, fmtBytes(g.ToDevices), g.PeakConnections)
+	if g.Cores > 0 {
+		fmt.Fprintf(w, "  %s %.1f%% of %d cores  %.0f CPU s  queueing mean %.2f ms, max %.1f ms\n",
+			dots("gateway load", 16), 100*g.Utilization, g.Cores, g.CPUSeconds, g.MeanWaitMs, g.MaxWaitMs)
+	}
 	if fc := r.Faults; fc.PowerCutsArmed+fc.Outages > 0 {
 		fmt.Fprintf(w, "  %s %d power cuts (%d armed)  %d outages  %d gateway restarts\n", dots("faults", 16), fc.PowerCuts, fc.PowerCutsArmed, fc.Outages, fc.GatewayRestarts)
 	}

@@ -159,6 +159,15 @@ type GatewayLoad struct {
 	ConnectFailures int64 `json:"connect_failures"`
 	PeakConnections int64 `json:"peak_connections"`
 	CheckIns        int64 `json:"check_ins"`
+	// Cores, CPUSeconds and Utilization describe the modelled gateway:
+	// CPU time used over the run, and its share of the cores' time (0 when
+	// the scenario models no limit). MeanWaitMs and MaxWaitMs are the
+	// queueing delay of handshakes and requests.
+	Cores       int     `json:"cores"`
+	CPUSeconds  float64 `json:"cpu_s"`
+	Utilization float64 `json:"utilization"`
+	MeanWaitMs  float64 `json:"mean_wait_ms"`
+	MaxWaitMs   float64 `json:"max_wait_ms"`
 }
 
 // FaultCounts are the faults injected.
@@ -286,6 +295,19 @@ func (w *world) report() *Report {
 	r.TimeToFraction = fractions(st.timeToUpdate, len(w.devices))
 	r.TimeToUpdate = distribution(st.timeToUpdate)
 	r.UpdateDuration = distribution(st.updateDuration)
+	if !s.Gateway.Unlimited {
+		ss, c := w.net.ServerStats(), capacityOf(s.Gateway)
+		g := &r.Gateway
+		g.Cores = c.Cores
+		g.CPUSeconds = ss.Busy.Seconds()
+		if r.Simulated > 0 && c.Cores > 0 {
+			g.Utilization = ss.Busy.Seconds() / (r.Simulated * float64(c.Cores))
+		}
+		if ss.Jobs > 0 {
+			g.MeanWaitMs = float64(ss.Waited.Microseconds()) / 1e3 / float64(ss.Jobs)
+		}
+		g.MaxWaitMs = float64(ss.MaxWait.Microseconds()) / 1e3
+	}
 	r.Thresholds = w.thresholds(r)
 	return r
 }
@@ -333,18 +355,20 @@ func distribution(samples []float64) Distribution {
 func (w *world) metrics(r *Report) map[string]threshold.Metric {
 	counter := func(n int64) threshold.Metric { return threshold.Metric{Kind: threshold.Counter, Count: float64(n)} }
 	return map[string]threshold.Metric{
-		"time_to_update":   {Kind: threshold.Trend, Samples: w.stats.timeToUpdate},
-		"update_duration":  {Kind: threshold.Trend, Samples: w.stats.updateDuration},
-		"updated":          {Kind: threshold.Rate, Count: float64(r.Outcomes.Updated), Total: float64(r.Devices)},
-		"reverted":         counter(int64(r.Outcomes.Reverted)),
-		"failed":           counter(int64(r.Outcomes.Failed)),
-		"bricked":          counter(int64(r.Outcomes.Bricked)),
-		"still_old":        counter(int64(r.Outcomes.StillOld)),
-		"requests":         counter(r.Gateway.Requests),
-		"bytes_sent":       counter(r.Gateway.ToDevices),
-		"bytes_received":   counter(r.Gateway.FromDevices),
-		"check_ins":        counter(r.Gateway.CheckIns),
-		"peak_concurrency": {Kind: threshold.Gauge, Value: float64(r.Gateway.PeakConnections)},
+		"time_to_update":      {Kind: threshold.Trend, Samples: w.stats.timeToUpdate},
+		"update_duration":     {Kind: threshold.Trend, Samples: w.stats.updateDuration},
+		"updated":             {Kind: threshold.Rate, Count: float64(r.Outcomes.Updated), Total: float64(r.Devices)},
+		"reverted":            counter(int64(r.Outcomes.Reverted)),
+		"failed":              counter(int64(r.Outcomes.Failed)),
+		"bricked":             counter(int64(r.Outcomes.Bricked)),
+		"still_old":           counter(int64(r.Outcomes.StillOld)),
+		"requests":            counter(r.Gateway.Requests),
+		"bytes_sent":          counter(r.Gateway.ToDevices),
+		"bytes_received":      counter(r.Gateway.FromDevices),
+		"check_ins":           counter(r.Gateway.CheckIns),
+		"peak_concurrency":    {Kind: threshold.Gauge, Value: float64(r.Gateway.PeakConnections)},
+		"gateway_utilization": {Kind: threshold.Gauge, Value: r.Gateway.Utilization},
+		"max_queue_wait":      {Kind: threshold.Gauge, Value: r.Gateway.MaxWaitMs / 1e3},
 	}
 }
 

@@ -201,3 +201,23 @@ func TestQuantumKeepsTimes(t *testing.T) {
 		t.Fatalf("time to update %+v with the quantum, %+v without", a, b)
 	}
 }
+
+// TestGatewayCapacityQueues: a gateway with one slow core makes devices
+// queue, and the rollout takes longer than with no limit.
+func TestGatewayCapacityQueues(t *testing.T) {
+	s := small(8)
+	s.Gateway = scenarios.Gateway{Unlimited: true}
+	_, free := runJSON(t, s)
+	s.Gateway = scenarios.Gateway{Cores: 1, RequestCPU: scenarios.Duration(200 * time.Millisecond), HandshakeCPU: scenarios.Duration(time.Second)}
+	s.Expect = map[string][]string{"max_queue_wait": {"value>0"}, "gateway_utilization": {"value>0.01"}}
+	_, slow := runJSON(t, s)
+	if free.Gateway.MaxWaitMs != 0 || free.Gateway.Cores != 0 {
+		t.Errorf("unlimited gateway: %+v, want no cores and no waiting", free.Gateway)
+	}
+	if slow.Failed() {
+		t.Errorf("thresholds %+v: want queueing and a busy gateway", slow.Thresholds)
+	}
+	if *slow.TimeToFraction.P100 <= *free.TimeToFraction.P100 {
+		t.Errorf("time to 100%%: %v with a slow gateway, %v without limits: want longer", *slow.TimeToFraction.P100, *free.TimeToFraction.P100)
+	}
+}

@@ -136,6 +136,9 @@ func build(s *scenarios.Scenario, o Options) (*world, error) {
 	w.admin = w.gw.AdminHandler(adminToken)
 	w.server = &tickingServer{w: w, srv: inproc.Server{Devices: w.gw.DeviceHandler()}}
 	w.net = &sim.Net{K: w.k, Server: w.server, Quantum: o.Quantum}
+	if !s.Gateway.Unlimited {
+		w.net.SetCapacity(capacityOf(s.Gateway))
+	}
 	for i := range s.Fleet {
 		if err := w.addCohort(i); err != nil {
 			w.gw.Close()
@@ -288,4 +291,23 @@ func (w *world) manufacture(c *cohort, factory []byte) error {
 	dev.state.version = c.spec.Version
 	w.devices = append(w.devices, dev)
 	return nil
+}
+
+// capacityOf is the scenario's gateway capacity, the measured defaults in
+// the fields it leaves out.
+func capacityOf(g scenarios.Gateway) sim.Capacity {
+	c := sim.DefaultCapacity
+	if g.Cores > 0 {
+		c.Cores = g.Cores
+	}
+	if g.HandshakeCPU > 0 {
+		c.HandshakeCPU = time.Duration(g.HandshakeCPU)
+	}
+	if g.RequestCPU > 0 {
+		c.RequestCPU = time.Duration(g.RequestCPU)
+	}
+	if g.EgressMbps > 0 {
+		c.Egress = int64(g.EgressMbps * 1e6)
+	}
+	return c
 }
