@@ -9,7 +9,7 @@ PKGS     := ./...
 export GOTOOLCHAIN := local
 export GOFLAGS     := -buildvcs=false
 
-.PHONY: all build run scale test lint-vet test-race test-long bench fuzz lint fmt clean loadtest
+.PHONY: all build run scale report-check test lint-vet test-race test-long bench fuzz lint fmt clean loadtest
 
 all: build
 
@@ -26,7 +26,7 @@ run: build
 scale:
 	scripts/scale.sh
 
-test: lint-vet test-race test-long
+test: lint-vet test-race test-long report-check
 
 lint-vet:
 	$(GO) vet $(PKGS)
@@ -38,6 +38,11 @@ test-race:
 
 test-long:
 	$(GO) test -count=1 -run 'Sweep' ./devicemodel/...
+
+# report.html as a browser draws it: headless Chromium, installed from
+# Debian by scripts/report-screenshot.sh when missing.
+report-check:
+	FLEETSIM_CHROMIUM=1 $(GO) test -count=1 -run TestReportScreenshot -v ./internal/fleetrun/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 $(PKGS)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fleetsim/fleetsim/devicemodel/live"
 	"github.com/fleetsim/fleetsim/internal/fleetrun"
 	"github.com/fleetsim/fleetsim/scenarios"
 	"github.com/fleetsim/fleetsim/scenarios/threshold"
@@ -19,11 +20,13 @@ import (
 
 // runFlags are the options of `fleetsim run`.
 type runFlags struct {
-	seed    uint64
-	devices int
-	mode    string
-	out     string
-	quiet   bool
+	seed      uint64
+	devices   int
+	mode      string
+	proto     string
+	timeScale float64
+	out       string
+	quiet     bool
 }
 
 func newRunCmd() *cobra.Command {
@@ -52,8 +55,10 @@ when one fails, 2 for bad input, 1 when the run itself failed.`,
 	fl := cmd.Flags()
 	fl.Uint64Var(&f.seed, "seed", 0, "seed of the run (default: the scenario's)")
 	fl.IntVar(&f.devices, "devices", 0, "fleet size, the cohorts scaled in proportion (default: the scenario's)")
-	fl.StringVar(&f.mode, "mode", "", "virtual (default: the scenario's)")
-	fl.StringVar(&f.out, "out", "fleetsim-report", "directory for report.json")
+	fl.StringVar(&f.mode, "mode", "", "virtual or live (default: the scenario's)")
+	fl.StringVar(&f.proto, "proto", "h1", "live mode: the devices' HTTP version, h1, h2 or h3")
+	fl.Float64Var(&f.timeScale, "time-scale", 1, "live mode: run the scenario's clock this many times faster than the wall clock")
+	fl.StringVar(&f.out, "out", "fleetsim-report", "directory for report.json and report.html")
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress lines")
 	return cmd
 }
@@ -73,8 +78,18 @@ func runScenario(cmd *cobra.Command, name string, f *runFlags) error {
 		}
 		s.Mode = f.mode
 	}
+	var liveOpts *fleetrun.LiveOptions
 	if s.Mode == "live" {
-		return usage(errors.New("live mode: not built yet; run the scenario in virtual mode (--mode virtual)"))
+		proto, err := live.ParseProto(f.proto)
+		if err != nil {
+			return usage(fmt.Errorf("--proto: %w", err))
+		}
+		if !(f.timeScale >= 1) {
+			return usage(fmt.Errorf("--time-scale %g: at least 1 (the wall clock)", f.timeScale))
+		}
+		liveOpts = &fleetrun.LiveOptions{Proto: proto, TimeScale: f.timeScale}
+	} else if cmd.Flags().Changed("proto") || cmd.Flags().Changed("time-scale") {
+		return usage(errors.New("--proto and --time-scale apply to live mode (--mode live)"))
 	}
 	if f.devices < 0 {
 		return usage(fmt.Errorf("--devices %d: a fleet has at least one device", f.devices))
@@ -94,7 +109,7 @@ func runScenario(cmd *cobra.Command, name string, f *runFlags) error {
 	defer os.RemoveAll(dir)
 
 	started := time.Now()
-	o := fleetrun.Options{Dir: dir}
+	o := fleetrun.Options{Dir: dir, Live: liveOpts}
 	if !f.quiet {
 		o.Progress, o.ProgressEvery = progressDisplay(cmd.ErrOrStderr(), started)
 	}
@@ -109,6 +124,13 @@ func runScenario(cmd *cobra.Command, name string, f *runFlags) error {
 	}
 	path := filepath.Join(f.out, "report.json")
 	if err := os.WriteFile(path, js, 0o644); err != nil {
+		return &exitError{1, err}
+	}
+	page, err := rep.HTML()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(f.out, "report.html"), page, 0o644); err != nil {
 		return &exitError{1, err}
 	}
 	printSummary(cmd.OutOrStdout(), rep, wall, path)
@@ -184,8 +206,11 @@ func fmtSeconds(p *float64) string {
 func printSummary(w io.Writer, r *fleetrun.Report, wall time.Duration, path string) {
 	sim := time.Duration(r.Simulated * float64(time.Second))
 	fmt.Fprintf(w, "\n  scenario: %s (seed %d), %d devices, %s mode\n", r.Scenario, r.Seed, r.Devices, r.Mode)
-	fmt.Fprintf(w, "  simulated %s in %s wall (%.0fx real time), %d device steps (%.0f/s)\n\n", fmtDuration(sim), wall.Round(time.Millisecond),
-		sim.Seconds()/max(wall.Seconds(), 1e-9), r.Steps, float64(r.Steps)/max(wall.Seconds(), 1e-9))
+	fmt.Fprintf(w, "  simulated %s in %s wall (%.0fx real time)", fmtDuration(sim), wall.Round(time.Millisecond), sim.Seconds()/max(wall.Seconds(), 1e-9))
+	if r.Steps > 0 {
+		fmt.Fprintf(w, ", %d device steps (%.0f/s)", r.Steps, float64(r.Steps)/max(wall.Seconds(), 1e-9))
+	}
+	fmt.Fprint(w, "\n\n")
 	for _, t := range r.Thresholds {
 		mark, val := "✓", fmt.Sprintf("%g", t.Value)
 		if m, ok := scenarios.LookupMetric(t.Metric); ok && m.Kind == threshold.Trend {
@@ -207,8 +232,11 @@ func printSummary(w io.Writer, r *fleetrun.Report, wall time.Duration, path stri
 	f := r.TimeToFraction
 	fmt.Fprintf(w, "  %s 50%% %s  90%% %s  99%% %s  100%% %s\n", dots("time to updated", 16), fmtSeconds(f.P50), fmtSeconds(f.P90), fmtSeconds(f.P99), fmtSeconds(f.P100))
 	g := r.Gateway
-	fmt.Fprintf(w, "  %s %d requests  %d check-ins  %d handshakes  %s to devices  peak %d connections\n",
-		dots("gateway", 16), g.Requests, g.CheckIns, g.Handshakes, fmtBytes(g.ToDevices), g.PeakConnections)
+	fmt.Fprintf(w, "  %s %d requests  %d check-ins  %d handshakes  %s to devices", dots("gateway", 16), g.Requests, g.CheckIns, g.Handshakes, fmtBytes(g.ToDevices))
+	if r.Mode != "live" { // a live run does not see its sockets' lifetimes
+		fmt.Fprintf(w, "  peak %d connections", g.PeakConnections)
+	}
+	fmt.Fprintln(w)
 	if g.Cores > 0 {
 		fmt.Fprintf(w, "  %s %.1f%% of %d cores  %.0f CPU s  queueing mean %.2f ms, max %.1f ms\n",
 			dots("gateway load", 16), 100*g.Utilization, g.Cores, g.CPUSeconds, g.MeanWaitMs, g.MaxWaitMs)
@@ -216,7 +244,7 @@ func printSummary(w io.Writer, r *fleetrun.Report, wall time.Duration, path stri
 	if fc := r.Faults; fc.PowerCutsArmed+fc.Outages > 0 {
 		fmt.Fprintf(w, "  %s %d power cuts (%d armed)  %d outages  %d gateway restarts\n", dots("faults", 16), fc.PowerCuts, fc.PowerCutsArmed, fc.Outages, fc.GatewayRestarts)
 	}
-	fmt.Fprintf(w, "  %s %s\n\n", dots("report", 16), path)
+	fmt.Fprintf(w, "  %s %s (and report.html beside it)\n\n", dots("report", 16), path)
 }
 
 func dots(s string, n int) string {

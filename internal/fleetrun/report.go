@@ -69,7 +69,9 @@ type Report struct {
 	Description string `json:"description,omitempty"`
 	Seed        uint64 `json:"seed"`
 	Mode        string `json:"mode"`
-	Devices     int    `json:"devices"`
+	// TimeScale is a live run's clock speed-up (0 in virtual mode).
+	TimeScale float64 `json:"time_scale,omitempty"`
+	Devices   int     `json:"devices"`
 	// Simulated is the virtual time the run covered, in seconds.
 	Simulated float64 `json:"simulated_s"`
 	// Settled says the run ended early because every device was updated
@@ -213,13 +215,13 @@ func (r *Report) Failed() bool {
 func (w *world) sample() {
 	downloading := 0
 	for _, d := range w.devices {
-		if !d.state.downloadStart.IsZero() && d.state.updatedAt.IsZero() && d.state.bricked == "" {
+		if !d.state.downloadStart.IsZero() && d.state.updatedAt.IsZero() && d.state.bricked == "" && !d.state.reverted {
 			downloading++
 		}
 	}
-	ns := w.net.Stats
+	ns := w.netStats()
 	w.stats.series = append(w.stats.series, Sample{
-		At: w.k.Now().Sub(Epoch).Seconds(), Updated: w.stats.updated, Downloading: downloading, Bricked: w.stats.bricked,
+		At: w.now().Sub(Epoch).Seconds(), Updated: w.stats.updated, Downloading: downloading, Bricked: w.stats.bricked,
 		Requests: ns.Requests, BytesReceived: ns.BytesReceived, Open: ns.Open,
 	})
 }
@@ -256,9 +258,9 @@ func (o *Outcomes) add(kind string) {
 }
 
 func (w *world) report() *Report {
-	s, st, ns := w.s, w.stats, w.net.Stats
+	s, st, ns := w.s, w.stats, w.netStats()
 	r := &Report{
-		Scenario: s.Name, Description: s.Description, Seed: s.Seed, Mode: "virtual", Devices: len(w.devices),
+		Scenario: s.Name, Description: s.Description, Seed: s.Seed, Mode: s.Mode, Devices: len(w.devices),
 		Simulated: st.end.Sub(Epoch).Seconds(), Settled: w.settled(), Steps: w.k.Steps(),
 		Gateway: GatewayLoad{Requests: ns.Requests, FromDevices: ns.BytesSent, ToDevices: ns.BytesReceived,
 			Handshakes: ns.Connections, ConnectFailures: ns.ConnectFailures, PeakConnections: ns.PeakOpen, CheckIns: st.checkIns},
@@ -295,7 +297,9 @@ func (w *world) report() *Report {
 	r.TimeToFraction = fractions(st.timeToUpdate, len(w.devices))
 	r.TimeToUpdate = distribution(st.timeToUpdate)
 	r.UpdateDuration = distribution(st.updateDuration)
-	if !s.Gateway.Unlimited {
+	if w.live != nil {
+		r.TimeScale = w.live.opts.TimeScale
+	} else if !s.Gateway.Unlimited {
 		ss, c := w.net.ServerStats(), capacityOf(s.Gateway)
 		g := &r.Gateway
 		g.Cores = c.Cores

@@ -12,6 +12,7 @@ import (
 	"github.com/fleetsim/fleetsim/devicemodel/mcuboot"
 	"github.com/fleetsim/fleetsim/gateway"
 	"github.com/fleetsim/fleetsim/scenarios"
+	"github.com/fleetsim/fleetsim/sim"
 )
 
 // Options change how a scenario runs, not what it describes.
@@ -32,6 +33,9 @@ type Options struct {
 	// Quantum is how far a device may run ahead in virtual time on its own
 	// (sim.Net.Quantum); 0 is DefaultQuantum, negative turns it off.
 	Quantum time.Duration
+	// Live, when set, runs the fleet on the wall clock over real sockets
+	// instead of in virtual time.
+	Live *LiveOptions
 }
 
 // DefaultQuantum lets a device batch about a second of flash work.
@@ -56,8 +60,13 @@ const sampleEvery = time.Minute
 // returns the report. Errors: the scenario cannot be built (a message
 // naming the field), or the gateway's directory cannot be used.
 func Run(s *scenarios.Scenario, o Options) (*Report, error) {
-	if s.Mode != "" && s.Mode != "virtual" {
-		return nil, fmt.Errorf("mode %q: this fleetsim runs scenarios in virtual mode only so far", s.Mode)
+	if (s.Mode == "live") != (o.Live != nil) {
+		return nil, fmt.Errorf("mode %q: a live run needs LiveOptions, and only a live run takes them", s.Mode)
+	}
+	if o.Live != nil {
+		if err := o.Live.check(s); err != nil {
+			return nil, err
+		}
 	}
 	switch {
 	case o.Quantum == 0:
@@ -71,19 +80,21 @@ func Run(s *scenarios.Scenario, o Options) (*Report, error) {
 	}
 	w.trace = o.Trace
 	defer func() { w.gw.Close() }()
-	r := w.rand("start", 0)
-	spread := time.Duration(0)
-	for _, dev := range w.devices {
-		if spread = time.Duration(dev.cohort.spec.Start); spread > 0 {
-			spread = time.Duration(r.Uint64() % uint64(spread))
+	if w.live != nil {
+		w.live.start(w)
+	} else {
+		r := w.rand("start", 0)
+		for _, dev := range w.devices {
+			dev.proc = w.k.Go(Epoch.Add(w.startOffset(r, dev)), func() { _ = dev.d.Run(context.Background()) })
 		}
-		dev.proc = w.k.Go(Epoch.Add(spread), func() { _ = dev.d.Run(context.Background()) })
 	}
 	if err := w.schedulePublications(); err != nil {
+		w.shutdown()
 		return nil, err
 	}
 	w.scheduleWaves()
 	if err := w.scheduleFaults(); err != nil {
+		w.shutdown()
 		return nil, err
 	}
 	end := Epoch.Add(time.Duration(s.Duration))
@@ -91,23 +102,36 @@ func Run(s *scenarios.Scenario, o Options) (*Report, error) {
 	if every <= 0 {
 		every = time.Hour
 	}
-	nextProgress := Epoch.Add(every)
+	nextProgress, nextSample := Epoch.Add(every), Epoch.Add(sampleEvery)
+	// A live run looks every wall second whether it has settled.
+	step := sampleEvery
+	if w.live != nil {
+		step = min(sampleEvery, time.Duration(w.live.opts.TimeScale*float64(time.Second)))
+	}
 	for now := Epoch; now.Before(end); {
-		now = minTime(now.Add(sampleEvery), end)
-		w.k.Run(now)
-		if w.err != nil {
-			return nil, w.err
+		now = minTime(now.Add(step), end)
+		w.runUntil(now)
+		w.lock()
+		err, settled := w.err, w.settled()
+		if err == nil && (!now.Before(nextSample) || settled || !now.Before(end)) {
+			w.sample()
+			nextSample = nextSample.Add(sampleEvery)
 		}
-		w.sample()
+		p := w.progress()
+		w.unlock()
+		if err != nil {
+			w.shutdown()
+			return nil, err
+		}
 		if o.Progress != nil && !now.Before(nextProgress) {
-			o.Progress(w.progress())
+			o.Progress(p)
 			nextProgress = nextProgress.Add(every)
 		}
-		if w.settled() {
+		if settled {
 			break
 		}
 	}
-	w.stats.end = w.k.Now()
+	w.stats.end = w.now()
 	w.shutdown()
 	w.stats.waves = w.waveOutcomes()
 	if o.Progress != nil {
@@ -116,6 +140,62 @@ func Run(s *scenarios.Scenario, o Options) (*Report, error) {
 		o.Progress(p)
 	}
 	return w.report(), nil
+}
+
+// startOffset is when dev powers on: uniform over its cohort's start.
+func (w *world) startOffset(r interface{ Uint64() uint64 }, dev *device) time.Duration {
+	spread := time.Duration(dev.cohort.spec.Start)
+	if spread <= 0 {
+		return 0
+	}
+	return time.Duration(r.Uint64() % uint64(spread))
+}
+
+// runUntil lets the world run until time t.
+func (w *world) runUntil(t time.Time) {
+	if w.live != nil {
+		w.live.sleepUntil(t)
+		return
+	}
+	w.k.Run(t)
+}
+
+// now is the run's time: virtual, or the wall clock's in scenario time.
+func (w *world) now() time.Time {
+	if w.live != nil {
+		return w.live.now()
+	}
+	return w.k.Now()
+}
+
+// at calls fn at time t, with the run's state to itself.
+func (w *world) at(t time.Time, fn func()) {
+	if w.live != nil {
+		w.live.at(w, t, fn)
+		return
+	}
+	w.k.At(t, fn)
+}
+
+// lock and unlock guard the run's state in a live run.
+func (w *world) lock() {
+	if w.live != nil {
+		w.mu.Lock()
+	}
+}
+
+func (w *world) unlock() {
+	if w.live != nil {
+		w.mu.Unlock()
+	}
+}
+
+// netStats counts what crossed the network.
+func (w *world) netStats() sim.NetStats {
+	if w.live != nil {
+		return w.live.netStats()
+	}
+	return w.net.Stats
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -127,8 +207,8 @@ func minTime(a, b time.Time) time.Time {
 
 func (w *world) progress() Progress {
 	return Progress{
-		Elapsed: w.k.Now().Sub(Epoch), Duration: time.Duration(w.s.Duration), Devices: len(w.devices),
-		Updated: w.stats.updated, Bricked: w.stats.bricked, Requests: w.net.Stats.Requests, Steps: w.k.Steps(),
+		Elapsed: w.now().Sub(Epoch), Duration: time.Duration(w.s.Duration), Devices: len(w.devices),
+		Updated: w.stats.updated, Bricked: w.stats.bricked, Requests: w.netStats().Requests, Steps: w.k.Steps(),
 	}
 }
 
@@ -140,6 +220,10 @@ func (w *world) settled() bool {
 
 // shutdown stops every device where it is and lets its goroutine return.
 func (w *world) shutdown() {
+	if w.live != nil {
+		w.live.stop()
+		return
+	}
 	for _, dev := range w.devices {
 		dev.d.Stop()
 		w.k.Wake(dev.proc)
@@ -169,14 +253,14 @@ func (w *world) schedulePublications() error {
 			}
 			images[j] = img
 		}
-		w.k.At(Epoch.Add(time.Duration(w.s.Rollout.PublishedAt(i))), func() {
+		w.at(Epoch.Add(time.Duration(w.s.Rollout.PublishedAt(i))), func() {
 			for j, t := range targets {
 				if _, err := w.upload(images[j], t.hwid, t.tag); err != nil {
 					w.err = fmt.Errorf("publishing v%d: %w", v, err)
 					return
 				}
 			}
-			w.stats.publish(v, w.k.Now())
+			w.stats.publish(v, w.now())
 		})
 	}
 	return nil
@@ -186,7 +270,16 @@ func (w *world) schedulePublications() error {
 func (w *world) observe(dev *device, e devicemodel.Event) {
 	// The device's own clock: its debt settled, so that the event is
 	// timed as if every flash operation had been slept one by one.
-	st, now := &dev.state, dev.host.Now()
+	var now time.Time
+	if dev.host != nil {
+		now = dev.host.Now()
+	}
+	w.lock()
+	defer w.unlock()
+	if dev.host == nil {
+		now = w.now()
+	}
+	st := &dev.state
 	if w.trace != nil {
 		fmt.Fprintf(w.trace, "%s %s %s\n", now.Sub(Epoch), dev.d.UUID(), e)
 	}
@@ -244,17 +337,17 @@ func (w *world) scheduleFaults() error {
 		case "power-cut":
 			w.armPowerCuts(i, f)
 		case "network-outage":
-			w.k.At(at, func() { w.net.Down = true; w.stats.outages++ })
-			w.k.At(at.Add(length), func() { w.net.Down = false })
+			w.at(at, func() { w.net.Down = true; w.stats.outages++ })
+			w.at(at.Add(length), func() { w.net.Down = false })
 		case "gateway-outage":
-			w.k.At(at, func() {
+			w.at(at, func() {
 				w.net.Down = true
 				w.stats.outages++
 				if err := w.gw.Close(); err != nil {
 					w.err = fmt.Errorf("gateway outage: closing the gateway: %w", err)
 				}
 			})
-			w.k.At(at.Add(length), func() {
+			w.at(at.Add(length), func() {
 				if err := w.restartGateway(); err != nil {
 					w.err = fmt.Errorf("gateway outage: restarting the gateway: %w", err)
 				}

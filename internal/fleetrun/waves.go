@@ -49,7 +49,7 @@ func (w *world) scheduleWaves() {
 		}
 	}
 	for i, st := range steps {
-		w.k.At(Epoch.Add(time.Duration(st.At)), func() {
+		w.at(Epoch.Add(time.Duration(st.At)), func() {
 			w.assignGroups()
 			for _, tag := range tags {
 				name := fmt.Sprintf("%s-v%d", tag, version)

@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fleetsim/fleetsim/agent"
@@ -52,6 +53,11 @@ type world struct {
 	// err stops the run: something the run itself did failed.
 	err   error
 	trace io.Writer
+	// live is the wall-clock side of a live run (nil: virtual).
+	live *liveRun
+	// mu guards the run's state in a live run, where devices run in
+	// parallel (a virtual run has one goroutine at a time).
+	mu    sync.Mutex
 	waves []string // the gateway waves created
 	// memo remembers TUF signature checks across devices (nil: off).
 	memo      *tufnano.Memo
@@ -93,7 +99,7 @@ func (t *tickingServer) Serve(ep agent.Endpoint, peer *x509.Certificate, req *ag
 }
 
 func (w *world) tick() {
-	now := w.k.Now()
+	now := w.now()
 	if now.Sub(w.lastTick) < time.Second {
 		return
 	}
@@ -130,13 +136,21 @@ func build(s *scenarios.Scenario, o Options) (*world, error) {
 	if w.imageKey, err = image.GenerateKey(image.KeyEd25519, w.rand("image-key", 0)); err != nil {
 		return nil, err
 	}
+	if o.Live != nil {
+		w.live = &liveRun{opts: *o.Live}
+	}
 	if w.gw, err = gateway.Open(w.dir, w.gwOptions()); err != nil {
 		return nil, err
 	}
 	w.admin = w.gw.AdminHandler(adminToken)
 	w.server = &tickingServer{w: w, srv: inproc.Server{Devices: w.gw.DeviceHandler()}}
 	w.net = &sim.Net{K: w.k, Server: w.server, Quantum: o.Quantum}
-	if !s.Gateway.Unlimited {
+	if w.live != nil {
+		if err := w.live.serve(w); err != nil {
+			w.gw.Close()
+			return nil, err
+		}
+	} else if !s.Gateway.Unlimited {
 		w.net.SetCapacity(capacityOf(s.Gateway))
 	}
 	for i := range s.Fleet {
@@ -149,8 +163,12 @@ func build(s *scenarios.Scenario, o Options) (*world, error) {
 }
 
 func (w *world) gwOptions() gateway.Options {
+	var clock gateway.Clock = w.k
+	if w.live != nil {
+		clock = wallClock{}
+	}
 	return gateway.Options{
-		Clock: w.k, Random: w.rand("gateway", 0), Factory: "fleetsim",
+		Clock: clock, Random: w.rand("gateway", 0), Factory: "fleetsim",
 		ImageKeys: []crypto.PublicKey{w.imageKey.Public()}, NoSync: true,
 	}
 }
@@ -172,7 +190,7 @@ func (w *world) addCohort(i int) error {
 	cfg := devicemodel.ModelConfig{
 		Board:      b,
 		Bootloader: mcuboot.Config{Strategy: spec.Strategy, Keys: []crypto.PublicKey{w.imageKey.Public()}, ValidatePrimary: true},
-		Agent:      agent.Config{PollInterval: time.Duration(spec.Poll), Limits: agent.DefaultLimits()},
+		Agent:      agent.Config{PollInterval: w.scaled(time.Duration(spec.Poll)), Limits: agent.DefaultLimits()},
 		Profiles:   profiles,
 		Flash:      flashsim.Options{NoSharing: w.noSharing},
 	}
@@ -256,7 +274,7 @@ type device struct {
 	d      *devicemodel.Device
 	proc   *sim.Proc
 	cohort *cohort
-	host   *sim.Host
+	host   *sim.Host // nil in a live run
 	state  deviceState
 	// grouped: the gateway has the device in its cohort's group.
 	grouped bool
@@ -280,8 +298,15 @@ func (w *world) manufacture(c *cohort, factory []byte) error {
 	if err := se.SetCertificate(der); err != nil {
 		return err
 	}
-	host := w.net.Host(&c.link, [2]uint64{w.s.Seed, uint64(n)})
-	dev := &device{cohort: c, host: host}
+	var host devicemodel.Host
+	var simHost *sim.Host
+	if w.live != nil {
+		host = w.live.host
+	} else {
+		simHost = w.net.Host(&c.link, [2]uint64{w.s.Seed, uint64(n)})
+		host = simHost
+	}
+	dev := &device{cohort: c, host: simHost}
 	spec := devicemodel.Spec{UUID: uuid, Serial: fmt.Sprintf("%032X", n), SE: se, FactoryImage: factory, Seed: w.s.Seed<<20 ^ uint64(n)}
 	d, err := devicemodel.Manufacture(c.model, host, spec, func(e devicemodel.Event) { w.observe(dev, e) })
 	if err != nil {
