@@ -31,13 +31,14 @@ test: lint-vet test-race test-long report-check
 lint-vet:
 	$(GO) vet $(PKGS)
 
-# -short trims the long sweeps under the race detector; test-long runs them
-# in full without it.
+# -short trims the long sweeps under the race detector and skips the live
+# fleet's wall-clock comparison; test-long runs them in full, one at a time.
 test-race:
 	$(GO) test -race -short -count=1 $(PKGS)
 
 test-long:
 	$(GO) test -count=1 -run 'Sweep' ./devicemodel/...
+	$(GO) test -count=1 -run 'TestLiveAgreesWithVirtual' -v ./internal/fleetrun/
 
 # report.html as a browser draws it: headless Chromium, installed from
 # Debian by scripts/report-screenshot.sh when missing.

@@ -7,11 +7,11 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/fleetsim/fleetsim/gateway/firmware"
 	"github.com/fleetsim/fleetsim/gateway/rollout"
@@ -45,6 +45,13 @@ type Options struct {
 	// NoSync turns off fsync of acknowledged writes: for tests and the
 	// simulator, never for a gateway devices rely on.
 	NoSync bool
+	// FS holds the data directory: the store, the TUF repositories and the
+	// firmware. nil is the operating system's file system (vfs.Default).
+	// With vfs.NewMem the gateway touches no disk, and its state lives as
+	// long as the FS value: a gateway closed and opened again on the same
+	// value finds it, as one restarted on the same disk would. A gateway in
+	// memory is Open("", Options{FS: vfs.NewMem(), ...}).
+	FS vfs.FS
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -94,10 +101,10 @@ type Gateway struct {
 	viewsBehind atomic.Bool
 }
 
-// Open opens the gateway stored in dir, creating it when dir holds none:
-// an empty store, CI and production TUF repositories signed by the same new
-// keys (so a device's root of trust does not depend on whether it is a test
-// or a production device), and an empty firmware directory.
+// Open opens the gateway stored in dir on o.FS, creating it when dir holds
+// none: an empty store, CI and production TUF repositories signed by the
+// same new keys (so a device's root of trust does not depend on whether it
+// is a test or a production device), and an empty firmware directory.
 //
 // Errors: a missing Clock or Random; a store or repository that cannot be
 // opened (tufrepo.ErrCorrupt, store.ErrCorrupt); file system errors.
@@ -108,16 +115,20 @@ func Open(dir string, o Options) (*Gateway, error) {
 	if len(o.ImageKeys) == 0 && !o.AllowUnsigned {
 		return nil, errors.New("gateway: no image verification key (give one, or allow unsigned images)")
 	}
+	fsys := o.FS
+	if fsys == nil {
+		fsys = vfs.Default
+	}
 	now := o.Clock.Now()
-	ci, prod, err := openRepos(dir, now, o.Random)
+	ci, prod, err := openRepos(fsys, dir, now, o.Random)
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(filepath.Join(dir, storeDir), store.Options{Sync: !o.NoSync})
+	st, err := store.Open(fsys.PathJoin(dir, storeDir), store.Options{FS: fsys, Sync: !o.NoSync})
 	if err != nil {
 		return nil, err
 	}
-	fw, err := firmware.Open(filepath.Join(dir, firmwareDir))
+	fw, err := firmware.OpenFS(fsys, fsys.PathJoin(dir, firmwareDir))
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -131,9 +142,9 @@ func Open(dir string, o Options) (*Gateway, error) {
 	return g, nil
 }
 
-func openRepos(dir string, now time.Time, random io.Reader) (ci, prod *tufrepo.Repo, err error) {
-	ciDir, prodDir := filepath.Join(dir, ciRepoDir), filepath.Join(dir, prodRepoDir)
-	ci, err = tufrepo.Open(ciDir, random)
+func openRepos(fsys vfs.FS, dir string, now time.Time, random io.Reader) (ci, prod *tufrepo.Repo, err error) {
+	ciDir, prodDir := fsys.PathJoin(dir, ciRepoDir), fsys.PathJoin(dir, prodRepoDir)
+	ci, err = tufrepo.OpenFS(fsys, ciDir, random)
 	if errors.Is(err, fs.ErrNotExist) {
 		if random == nil {
 			return nil, nil, errors.New("gateway: creating a data directory needs a random source")
@@ -145,13 +156,13 @@ func openRepos(dir string, now time.Time, random io.Reader) (ci, prod *tufrepo.R
 		// Production first: a crash between the two leaves a directory
 		// Open refuses to half-use (CI missing is created again with new
 		// keys only if production is missing too).
-		if _, err := os.Stat(prodDir); err == nil {
+		if _, err := fsys.Stat(prodDir); err == nil {
 			return nil, nil, fmt.Errorf("gateway: %s exists without %s", prodDir, ciDir)
 		}
-		if prod, _, err = tufrepo.Create(prodDir, now, tufrepo.Config{}, setup); err != nil {
+		if prod, _, err = tufrepo.CreateFS(fsys, prodDir, now, tufrepo.Config{}, setup); err != nil {
 			return nil, nil, err
 		}
-		if ci, _, err = tufrepo.Create(ciDir, now, tufrepo.Config{}, setup); err != nil {
+		if ci, _, err = tufrepo.CreateFS(fsys, ciDir, now, tufrepo.Config{}, setup); err != nil {
 			return nil, nil, err
 		}
 		return ci, prod, nil
@@ -159,7 +170,7 @@ func openRepos(dir string, now time.Time, random io.Reader) (ci, prod *tufrepo.R
 	if err != nil {
 		return nil, nil, err
 	}
-	if prod, err = tufrepo.Open(prodDir, random); err != nil {
+	if prod, err = tufrepo.OpenFS(fsys, prodDir, random); err != nil {
 		return nil, nil, err
 	}
 	return ci, prod, nil

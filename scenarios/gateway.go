@@ -1,5 +1,7 @@
 package scenarios
 
+import "math"
+
 // Gateway is the embedded gateway's modelled capacity: what it costs to
 // serve the fleet, so that queueing shows once the fleet nears it. A field
 // left out (or zero) takes the figure measured on fleetsim's build machine
@@ -16,4 +18,18 @@ type Gateway struct {
 	// Unlimited models no capacity limit at all (the other fields are
 	// then ignored).
 	Unlimited bool `yaml:"unlimited" json:"unlimited,omitempty"`
+}
+
+func (g *Gateway) validate(c checker) *Error {
+	switch {
+	case g.Cores < 0:
+		return c.fail("gateway.cores", "must not be negative")
+	case g.HandshakeCPU < 0:
+		return c.fail("gateway.handshake_cpu", "must not be negative")
+	case g.RequestCPU < 0:
+		return c.fail("gateway.request_cpu", "must not be negative")
+	case !(g.EgressMbps >= 0) || math.IsInf(g.EgressMbps, 0):
+		return c.fail("gateway.egress_mbps", "must be a finite number of megabits per second, at least 0")
+	}
+	return nil
 }

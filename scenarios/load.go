@@ -117,6 +117,10 @@ func Parse(name string, data []byte) (*Scenario, error) {
 		base := filepath.Base(name)
 		s.Name = strings.TrimSuffix(base, filepath.Ext(base))
 	}
+	if err := d.checkMatrix(s); err != nil {
+		err.File = name
+		return nil, err
+	}
 	s.Defaults()
 	if err := s.validate(d.line); err != nil {
 		err.File = name
@@ -236,6 +240,9 @@ type decoder struct {
 	// visited counts the nodes decoded, aliases each time they are
 	// followed, so that a small file of nested aliases cannot take hours.
 	visited int
+	// matrixNodes are the matrix's values as the file wrote them, by
+	// parameter: checkMatrix decodes them into their fields.
+	matrixNodes [][]*yaml.Node
 }
 
 // maxVisits is far beyond any real scenario (a fleet is a few cohorts) and
@@ -273,7 +280,10 @@ var typeNouns = map[reflect.Type]string{
 	reflect.TypeFor[Rollout]():  "rollout",
 	reflect.TypeFor[Wave]():     "wave",
 	reflect.TypeFor[Fault]():    "fault",
+	reflect.TypeFor[Gateway]():  "gateway",
 }
+
+var matrixType = reflect.TypeFor[Matrix]()
 
 var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 
@@ -290,6 +300,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) *Error {
 	}
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
 		return nil // "field:" with nothing after it leaves the default
+	}
+	if v.Type() == matrixType {
+		return d.decodeMatrix(n, v, path)
 	}
 
 	if reflect.PointerTo(v.Type()).Implements(unmarshalerType) {

@@ -15,7 +15,7 @@ import (
 
 func TestBuiltinsParse(t *testing.T) {
 	entries := scenarios.Builtin()
-	want := []string{"bad-canary", "nb-iot-large", "power-cut-storm", "quick", "scale", "staged", "thundering-herd"}
+	want := []string{"bad-canary", "capacity", "nb-iot-large", "power-cut-storm", "quick", "scale", "staged", "thundering-herd"}
 	var names []string
 	for _, e := range entries {
 		names = append(names, e.Name)
@@ -176,6 +176,10 @@ func TestParseErrors(t *testing.T) {
 			`x.yaml:6: rollout.versions: given twice (first on line 5)`},
 		{"image too large for the board", "fleet:\n  - {count: 1, board: k64f}\nrollout:\n  versions: [1001]\n  image_size: 200KiB\n",
 			`x.yaml:5: rollout.image_size: 200KiB does not fit fleet[0]'s k64f with swap-scratch: its slots leave room for 123KiB of payload after the header, TLVs and trailer`},
+		{"negative gateway cores", "fleet:\n  - {count: 1, board: rt1060}\nrollout: {versions: [1001]}\ngateway:\n  cores: -1\n",
+			`x.yaml:5: gateway.cores: must not be negative`},
+		{"bad gateway egress", "fleet:\n  - {count: 1, board: rt1060}\nrollout: {versions: [1001]}\ngateway:\n  egress_mbps: -5\n",
+			`x.yaml:5: gateway.egress_mbps: must be a finite number of megabits per second, at least 0`},
 		{"image too large for the agent", "fleet:\n  - {count: 1, board: rt1060}\nrollout:\n  versions: [1001]\n  image_size: 1MiB\n",
 			`x.yaml:5: rollout.image_size: 1MiB is more than the update agent takes: aktualizr-nano refuses firmware of 1024KiB or more, which leaves 1022KiB of payload after the header and TLVs`},
 		{"bad size", good + "  image_size: 1.5MiB\n",
@@ -325,7 +329,7 @@ func TestResolve(t *testing.T) {
 	if !errors.Is(err, scenarios.ErrUnknownScenario) {
 		t.Fatalf("Resolve(stagd) = %v, want ErrUnknownScenario", err)
 	}
-	want := `unknown scenario "stagd": no such file, nor a built-in scenario (built-ins: bad-canary, nb-iot-large, power-cut-storm, quick, scale, staged, thundering-herd)`
+	want := `unknown scenario "stagd": no such file, nor a built-in scenario (built-ins: bad-canary, capacity, nb-iot-large, power-cut-storm, quick, scale, staged, thundering-herd)`
 	if err.Error() != want {
 		t.Errorf("Resolve(stagd):\n got %v\nwant %s", err, want)
 	}

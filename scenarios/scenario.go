@@ -1,6 +1,7 @@
 // Package scenarios describes fleet runs: the YAML scenario format, its
 // loader with line-numbered errors, expectations in k6's threshold syntax,
-// and the built-in scenario library.
+// matrices that vary a scenario's parameters for capacity planning, and the
+// built-in scenario library.
 package scenarios
 
 // Scenario is one fleet run: who the devices are, what is rolled out to
@@ -30,6 +31,11 @@ type Scenario struct {
 	// all of which must hold at the end of the run, e.g. time_to_update:
 	// ["p(95)<2h"].
 	Expect map[string][]string `yaml:"expect" json:"expect,omitempty"`
+	// Matrix runs the scenario once per combination of values: each key is
+	// a field's path as errors write it (fleet[0].count, rollout.image_size,
+	// duration), each value the list of values it takes, e.g.
+	// fleet[0].poll: [5m, 15m]; at most 256 combinations.
+	Matrix Matrix `yaml:"matrix" json:"matrix,omitempty"`
 }
 
 // Cohort is a group of identical devices.

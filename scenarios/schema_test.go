@@ -28,6 +28,7 @@ var scenarioTypes = []reflect.Type{
 	reflect.TypeFor[scenarios.Rollout](),
 	reflect.TypeFor[scenarios.Wave](),
 	reflect.TypeFor[scenarios.Fault](),
+	reflect.TypeFor[scenarios.Gateway](),
 }
 
 // TestSchemaMentionsEveryField: every field of every scenario type has a

@@ -85,8 +85,9 @@ func (r *Rollout) PublishedAt(i int) Duration {
 }
 
 // Validate checks a scenario that has its defaults (Defaults): every rule
-// Parse applies after decoding. The error is an *Error with a Path but no
-// File or Line.
+// Parse applies after decoding, including, for a scenario with a matrix,
+// the matrix and every variant it expands to (Expand). The error is an
+// *Error with a Path but no File or Line.
 func (s *Scenario) Validate() error {
 	if err := s.validate(func(string) int { return 0 }); err != nil {
 		return err
@@ -101,8 +102,19 @@ func (s *Scenario) Validate() error {
 // under 1 KiB.
 const imageOverhead = 0x200 + 1<<10
 
-// validate checks s, taking the line of each field path from line.
+// validate checks s, taking the line of each field path from line. A
+// scenario with a matrix is valid when its matrix is and every variant
+// is: s itself may leave out a field that the matrix sets.
 func (s *Scenario) validate(line func(path string) int) *Error {
+	if len(s.Matrix) > 0 {
+		_, err := s.expand(checker{line})
+		return err
+	}
+	return s.validateRun(line)
+}
+
+// validateRun checks s as one run, ignoring its matrix.
+func (s *Scenario) validateRun(line func(path string) int) *Error {
 	c := checker{line}
 	if !slices.Contains(Modes, s.Mode) {
 		return c.fail("mode", "unknown mode %q (modes: %s)", s.Mode, strings.Join(Modes, ", "))
@@ -117,6 +129,9 @@ func (s *Scenario) validate(line func(path string) int) *Error {
 		return err
 	}
 	if err := s.validateFaults(c); err != nil {
+		return err
+	}
+	if err := s.Gateway.validate(c); err != nil {
 		return err
 	}
 	return s.validateExpect(c)

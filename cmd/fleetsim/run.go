@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/fleetsim/fleetsim/devicemodel/live"
@@ -26,6 +27,7 @@ type runFlags struct {
 	proto     string
 	timeScale float64
 	out       string
+	data      string
 	quiet     bool
 }
 
@@ -59,6 +61,7 @@ when one fails, 2 for bad input, 1 when the run itself failed.`,
 	fl.StringVar(&f.proto, "proto", "h1", "live mode: the devices' HTTP version, h1, h2 or h3")
 	fl.Float64Var(&f.timeScale, "time-scale", 1, "live mode: run the scenario's clock this many times faster than the wall clock")
 	fl.StringVar(&f.out, "out", "fleetsim-report", "directory for report.json and report.html")
+	fl.StringVar(&f.data, "data", "", "keep the embedded gateway's data in this new directory (default: in memory)")
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress lines")
 	return cmd
 }
@@ -99,45 +102,126 @@ func runScenario(cmd *cobra.Command, name string, f *runFlags) error {
 			return usage(err)
 		}
 	}
+	variants, err := s.Expand()
+	if err != nil {
+		return usage(err)
+	}
+	if f.data != "" {
+		if len(variants) > 1 {
+			return usage(errors.New("--data keeps one run's gateway data: a matrix runs several"))
+		}
+		if entries, err := os.ReadDir(f.data); err == nil && len(entries) > 0 {
+			return usage(fmt.Errorf("--data %s: not empty; give a new directory so that no gateway data is overwritten", f.data))
+		}
+	}
 	if err := os.MkdirAll(f.out, 0o755); err != nil {
 		return usage(fmt.Errorf("--out: %w", err))
 	}
-	dir, err := os.MkdirTemp("", "fleetsim-gateway-")
+	stdout := cmd.OutOrStdout()
+	if len(variants) == 1 && variants[0].Label == "" {
+		rep, err := runOne(cmd, variants[0].Scenario, f, liveOpts, f.out)
+		if err != nil {
+			return err
+		}
+		if rep.Failed() {
+			return &exitError{99, errors.New("some thresholds have failed")}
+		}
+		return nil
+	}
+	m := fleetrun.NewMatrixReport(s)
+	for i, v := range variants {
+		fmt.Fprintf(stdout, "== variant %d of %d: %s\n", i+1, len(variants), v.Label)
+		dir := fmt.Sprintf("%02d", i+1)
+		rep, err := runOne(cmd, v.Scenario, f, liveOpts, filepath.Join(f.out, dir))
+		if err != nil {
+			return err
+		}
+		m.Add(v, dir, rep)
+	}
+	js, err := m.JSON()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	page, err := m.HTML()
+	if err != nil {
+		return err
+	}
+	if err := writeFiles(f.out, map[string][]byte{"matrix.json": js, "matrix.html": page}); err != nil {
+		return err
+	}
+	printMatrix(stdout, m, f.out)
+	if m.Failed() {
+		return &exitError{99, errors.New("some thresholds have failed")}
+	}
+	return nil
+}
 
+// runOne runs one scenario, writes its report.json and report.html in out
+// and prints its summary.
+func runOne(cmd *cobra.Command, s *scenarios.Scenario, f *runFlags, liveOpts *fleetrun.LiveOptions, out string) (*fleetrun.Report, error) {
 	started := time.Now()
-	o := fleetrun.Options{Dir: dir, Live: liveOpts}
+	o := fleetrun.Options{Dir: f.data, Live: liveOpts}
 	if !f.quiet {
 		o.Progress, o.ProgressEvery = progressDisplay(cmd.ErrOrStderr(), started)
 	}
 	rep, err := fleetrun.Run(s, o)
 	if err != nil {
-		return &exitError{1, err}
+		return nil, &exitError{1, err}
 	}
 	wall := time.Since(started)
 	js, err := rep.JSON()
 	if err != nil {
-		return err
-	}
-	path := filepath.Join(f.out, "report.json")
-	if err := os.WriteFile(path, js, 0o644); err != nil {
-		return &exitError{1, err}
+		return nil, err
 	}
 	page, err := rep.HTML()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(f.out, "report.html"), page, 0o644); err != nil {
+	if err := writeFiles(out, map[string][]byte{"report.json": js, "report.html": page}); err != nil {
+		return nil, err
+	}
+	printSummary(cmd.OutOrStdout(), rep, wall, filepath.Join(out, "report.json"))
+	return rep, nil
+}
+
+// writeFiles writes the named files into dir, which it creates.
+func writeFiles(dir string, files map[string][]byte) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return &exitError{1, err}
 	}
-	printSummary(cmd.OutOrStdout(), rep, wall, path)
-	if rep.Failed() {
-		return &exitError{99, errors.New("some thresholds have failed")}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return &exitError{1, err}
+		}
 	}
 	return nil
+}
+
+// printMatrix prints the variants side by side.
+func printMatrix(w io.Writer, m *fleetrun.MatrixReport, out string) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "\n  matrix: "+m.Scenario)
+	for _, p := range m.Params {
+		fmt.Fprintf(tw, "%s\t", p)
+	}
+	fmt.Fprintln(tw, "expectations\tupdated\tbricked\ttime to 90%\tp95 to update\tpeak conns\tgateway CPU\t")
+	for _, c := range m.Variants {
+		for _, v := range c.Values {
+			fmt.Fprintf(tw, "%s\t", v)
+		}
+		verdict := "✓"
+		if !c.Passed {
+			verdict = "✗"
+		}
+		to90 := "–"
+		if c.TimeTo90 != nil {
+			to90 = fmtDuration(time.Duration(*c.TimeTo90 * float64(time.Second)))
+		}
+		fmt.Fprintf(tw, "%s\t%.1f%%\t%d\t%s\t%s\t%d\t%.1f%%\t\n", verdict, 100*c.Updated, c.Bricked, to90,
+			fmtDuration(time.Duration(c.UpdateP95*float64(time.Second))), c.PeakConnections, 100*c.Utilization)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\n  matrix report: %s and matrix.html, one directory per variant\n\n", filepath.Join(out, "matrix.json"))
 }
 
 // scaleFleet resizes the cohorts to n devices in all, keeping their

@@ -8,9 +8,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // ErrNotFound reports a hash the directory does not hold.
@@ -22,23 +25,23 @@ var ErrTooLarge = errors.New("firmware: too large")
 // Dir is a content-addressed firmware directory. It is safe for concurrent
 // use; files are opened once and shared by every reader.
 type Dir struct {
+	fs   vfs.FS
 	root string
 	mu   sync.RWMutex
-	open map[string]openFile
+	open map[string]*sharedFile
 }
 
-// openFile is a stored file opened once; files never change after Put.
-type openFile struct {
-	f    *os.File
-	size int64
-}
+// Open opens (creating if missing) the directory root on the operating
+// system's file system.
+func Open(root string) (*Dir, error) { return OpenFS(vfs.Default, root) }
 
-// Open opens (creating if missing) the directory root.
-func Open(root string) (*Dir, error) {
-	if err := os.MkdirAll(root, 0o755); err != nil {
+// OpenFS opens (creating if missing) the directory root on fsys. On
+// vfs.NewMem the directory touches no disk and lives as long as fsys does.
+func OpenFS(fsys vfs.FS, root string) (*Dir, error) {
+	if err := fsys.MkdirAll(root, 0o755); err != nil {
 		return nil, err
 	}
-	return &Dir{root: root, open: map[string]openFile{}}, nil
+	return &Dir{fs: fsys, root: root, open: map[string]*sharedFile{}}, nil
 }
 
 // Path is the URL path under which devices fetch the file with hash sum:
@@ -66,7 +69,7 @@ func isLowerHex(s string) bool {
 }
 
 func (d *Dir) file(sum string) string {
-	return filepath.Join(d.root, sum[:2], sum[2:]+".bin")
+	return d.fs.PathJoin(d.root, sum[:2], sum[2:]+".bin")
 }
 
 // Put stores the bytes r yields, at most limit of them, and returns their
@@ -78,18 +81,28 @@ func (d *Dir) file(sum string) string {
 //
 // Errors: ErrTooLarge, check's error, file system errors.
 func (d *Dir) Put(r io.Reader, limit int64, check func(f io.ReaderAt, size int64) error) (sum string, n int64, err error) {
-	tmp, err := os.CreateTemp(d.root, ".upload-*")
+	name := d.fs.PathJoin(d.root, ".upload-"+tempSuffix())
+	tmp, err := d.fs.Create(name, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return "", 0, err
 	}
+	open := true
 	defer func() {
 		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+			if open {
+				tmp.Close()
+			}
+			d.fs.Remove(name)
 		}
 	}()
+	// As os.CreateTemp made them: readable by the gateway's user only.
+	if err = setMode(d.fs, tmp, name, 0o600); err != nil {
+		return "", 0, err
+	}
 	h := sha256.New()
-	n, err = io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r, limit+1))
+	// The hash before the file: a vfs.File may scribble on the bytes it is
+	// given to write (vfs.MemFS does under the race detector).
+	n, err = io.Copy(io.MultiWriter(h, tmp), io.LimitReader(r, limit+1))
 	if err != nil {
 		return "", 0, err
 	}
@@ -104,27 +117,53 @@ func (d *Dir) Put(r io.Reader, limit int64, check func(f io.ReaderAt, size int64
 	if err = tmp.Sync(); err != nil {
 		return "", 0, err
 	}
+	open = false
 	if err = tmp.Close(); err != nil {
 		return "", 0, err
 	}
 	sum = hex.EncodeToString(h.Sum(nil))
 	dst := d.file(sum)
-	if err = os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	if err = d.fs.MkdirAll(d.fs.PathDir(dst), 0o755); err != nil {
 		return "", 0, err
 	}
-	if err = os.Rename(tmp.Name(), dst); err != nil {
+	if err = d.fs.Rename(name, dst); err != nil {
 		return "", 0, err
 	}
-	return sum, n, syncDir(filepath.Dir(dst))
+	return sum, n, d.syncDir(d.fs.PathDir(dst))
 }
 
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
+func (d *Dir) syncDir(dir string) error {
+	f, err := d.fs.OpenDir(dir)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	return f.Sync()
+}
+
+// tempSeq numbers this process's temporary files.
+var tempSeq atomic.Uint64
+
+// tempSuffix names a temporary file uniquely, as os.CreateTemp did: vfs.FS
+// has no exclusive create (Create replaces a file of the same name), so the
+// name itself must not collide with another upload, of this process or
+// another.
+func tempSuffix() string {
+	return strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(tempSeq.Add(1), 10)
+}
+
+// setMode gives a new file its permission bits. vfs.File has no Chmod: the
+// operating system's files have one (they embed *os.File), a wrapper of
+// them (vfs.Root is vfs.Default) is reached by name, and files in memory
+// have no permissions.
+func setMode(fsys vfs.FS, f vfs.File, name string, perm fs.FileMode) error {
+	if c, ok := f.(interface{ Chmod(fs.FileMode) error }); ok {
+		return c.Chmod(perm)
+	}
+	if vfs.Root(fsys) == vfs.Default {
+		return os.Chmod(name, perm)
+	}
+	return nil
 }
 
 // Open returns a reader over the file with hash sum and its size. The
@@ -143,43 +182,77 @@ func (d *Dir) Open(sum string) (*io.SectionReader, error) {
 			return nil, err
 		}
 	}
-	return io.NewSectionReader(of.f, 0, of.size), nil
+	return io.NewSectionReader(of, 0, of.size), nil
 }
 
-func (d *Dir) openFile(sum string) (openFile, error) {
+func (d *Dir) openFile(sum string) (*sharedFile, error) {
 	if len(sum) != 64 || !isLowerHex(sum) {
-		return openFile{}, fmt.Errorf("%w: %q", ErrNotFound, sum)
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, sum)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if of, ok := d.open[sum]; ok {
 		return of, nil
 	}
-	f, err := os.Open(d.file(sum))
+	f, err := d.fs.Open(d.file(sum))
 	if errors.Is(err, fs.ErrNotExist) {
-		return openFile{}, fmt.Errorf("%w: %s", ErrNotFound, sum)
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, sum)
 	}
 	if err != nil {
-		return openFile{}, err
+		return nil, err
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return openFile{}, err
+		return nil, err
 	}
-	of := openFile{f: f, size: st.Size()}
+	of := &sharedFile{f: f, size: st.Size()}
 	d.open[sum] = of
 	return of, nil
 }
 
-// Close closes the shared file descriptors.
+// Close closes the shared files. Readers still holding one then fail with
+// fs.ErrClosed.
 func (d *Dir) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var errs []error
 	for sum, of := range d.open {
-		errs = append(errs, of.f.Close())
+		errs = append(errs, of.close())
 		delete(d.open, sum)
 	}
 	return errors.Join(errs...)
+}
+
+// sharedFile is a stored file opened once and read by every request for it;
+// files never change after Put.
+//
+// A read after close fails with fs.ErrClosed, as it does on an *os.File: a
+// file of vfs.MemFS would panic instead, and a gateway may be closed while a
+// device is still downloading (the simulator's gateway outage).
+type sharedFile struct {
+	f    vfs.File
+	size int64
+
+	mu     sync.RWMutex
+	closed bool
+}
+
+func (s *sharedFile) ReadAt(p []byte, off int64) (int, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, fs.ErrClosed
+	}
+	return s.f.ReadAt(p, off)
+}
+
+func (s *sharedFile) close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.f.Close()
 }

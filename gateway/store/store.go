@@ -28,8 +28,13 @@ var (
 	ErrInvalidKey = errors.New("store: invalid key")
 )
 
-// Options tune a store opened on disk.
+// Options tune a store.
 type Options struct {
+	// FS is the file system the store lives on; nil is the operating
+	// system's (vfs.Default). On vfs.NewMem the store touches no disk and
+	// lives as long as the FS value: Close and Open on the same value find
+	// it again.
+	FS vfs.FS
 	// CacheSize is pebble's block cache in bytes; 0 selects 32 MiB.
 	CacheSize int64
 	// Sync makes durable commits fsync the write-ahead log before they
@@ -71,7 +76,7 @@ type Store struct {
 	seqMu   sync.Mutex // serialises raising the ceiling
 }
 
-// Open opens the store in dir, creating it if missing.
+// Open opens the store in dir on o.FS, creating it if missing.
 //
 // It returns an error wrapping ErrCorrupt when dir holds a pebble database
 // that pebble finds corrupt, or one that is not a fleetsim gateway store of
@@ -81,7 +86,11 @@ func Open(dir string, o Options) (*Store, error) {
 	if size <= 0 {
 		size = defaultCacheSize
 	}
-	s, err := open(dir, vfs.Default, size, o.Sync)
+	fsys := o.FS
+	if fsys == nil {
+		fsys = vfs.Default
+	}
+	s, err := open(dir, fsys, size, o.Sync)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}

@@ -14,12 +14,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
-// The data directory:
+// The data directory, on a vfs.FS (the operating system's, or memory):
 //
 //	config.json              the Config (expiries, limits, offline root)
 //	manifest.json            which stored file is served under which name,
@@ -75,38 +77,51 @@ type storedWave struct {
 }
 
 type dirStore struct {
+	fs      vfs.FS
 	dir     string
 	objects map[string]bool // SHA-256 of files under metadata/
 	keys    map[string]bool // key IDs under keys/
-	// write is writeAtomic; tests replace it to fail at a chosen write,
-	// as a crash or a full disk would.
+	// write is writeFileAtomic on fs; tests replace it to fail at a chosen
+	// write, as a crash or a full disk would.
 	write func(path string, data []byte, perm fs.FileMode) error
 }
 
-func newDirStore(dir string) *dirStore {
-	return &dirStore{dir: dir, objects: map[string]bool{}, keys: map[string]bool{}, write: writeAtomic}
+func newDirStore(fsys vfs.FS, dir string) *dirStore {
+	return &dirStore{
+		fs: fsys, dir: dir, objects: map[string]bool{}, keys: map[string]bool{},
+		write: func(path string, data []byte, perm fs.FileMode) error {
+			return writeFileAtomic(fsys, path, data, perm)
+		},
+	}
 }
 
-// Create creates a repository like New and stores it in dir, which must not
-// hold one already (it is created if missing). The directory's layout is
-// described in the package's dir.go.
+// Create creates a repository like New and stores it in dir on the
+// operating system's file system: CreateFS on vfs.Default.
+func Create(dir string, now time.Time, cfg Config, setup Setup) (*Repo, []Warning, error) {
+	return CreateFS(vfs.Default, dir, now, cfg, setup)
+}
+
+// CreateFS creates a repository like New and stores it in dir on fsys; dir
+// must not hold one already (it is created if missing). The directory's
+// layout is described in the package's dir.go. On vfs.NewMem the repository
+// touches no disk, and OpenFS on the same fsys value loads it again.
 //
 // Errors: as New; ErrExists; file system errors.
-func Create(dir string, now time.Time, cfg Config, setup Setup) (*Repo, []Warning, error) {
-	if _, err := os.Stat(filepath.Join(dir, configFile)); err == nil {
+func CreateFS(fsys vfs.FS, dir string, now time.Time, cfg Config, setup Setup) (*Repo, []Warning, error) {
+	if _, err := fsys.Stat(fsys.PathJoin(dir, configFile)); err == nil {
 		return nil, nil, fmt.Errorf("%w: %s", ErrExists, dir)
 	}
 	r, ws, err := New(now, cfg, setup)
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, d := range []string{dir, filepath.Join(dir, metadataDir)} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+	for _, d := range []string{dir, fsys.PathJoin(dir, metadataDir)} {
+		if err := fsys.MkdirAll(d, 0o755); err != nil {
 			return nil, nil, err
 		}
 	}
 	// Keys never sit in a directory others can list.
-	if err := os.MkdirAll(filepath.Join(dir, keysDir), 0o700); err != nil {
+	if err := fsys.MkdirAll(fsys.PathJoin(dir, keysDir), 0o700); err != nil {
 		return nil, nil, err
 	}
 	c := r.cfg
@@ -121,57 +136,97 @@ func Create(dir string, now time.Time, cfg Config, setup Setup) (*Repo, []Warnin
 	if err != nil {
 		return nil, nil, err
 	}
-	d := newDirStore(dir)
+	d := newDirStore(fsys, dir)
 	if err := d.save(r.st); err != nil {
 		return nil, nil, err
 	}
 	// config.json goes last: its presence marks a complete repository.
-	if err := writeAtomic(filepath.Join(dir, configFile), append(data, '\n'), 0o644); err != nil {
+	if err := writeFileAtomic(fsys, fsys.PathJoin(dir, configFile), append(data, '\n'), 0o644); err != nil {
 		return nil, nil, err
 	}
 	r.disk = d
 	return r, ws, nil
 }
 
-// writeAtomic writes data to path through a temporary file in the same
-// directory, synced before the rename and the directory synced after, so
-// path holds either its old or its new content after a crash.
-func writeAtomic(path string, data []byte, perm fs.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
+// writeFileAtomic writes data to path on fsys through a temporary file in
+// the same directory, synced before the rename and the directory synced
+// after, so path holds either its old or its new content after a crash.
+func writeFileAtomic(fsys vfs.FS, path string, data []byte, perm fs.FileMode) error {
+	dir := fsys.PathDir(path)
+	tmp := fsys.PathJoin(dir, ".tmp-"+fsys.PathBase(path)+"-"+tempSuffix())
+	f, err := fsys.Create(tmp, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return err
 	}
-	tmp := f.Name()
-	ok := false
+	open, ok := true, false
 	defer func() {
 		if !ok {
-			f.Close()
-			os.Remove(tmp)
+			if open {
+				f.Close()
+			}
+			fsys.Remove(tmp)
 		}
 	}()
-	if err := f.Chmod(perm); err != nil {
+	// Before any byte is written: a key file is never readable by others.
+	if err := setMode(fsys, f, tmp, perm); err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
+	// A vfs.File may scribble on the bytes it is given (vfs.MemFS does under
+	// the race detector), and data is what the repository serves.
+	if _, err := f.Write(bytes.Clone(data)); err != nil {
 		return err
 	}
 	if err := f.Sync(); err != nil {
 		return err
 	}
+	open = false
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := fsys.Rename(tmp, path); err != nil {
 		return err
 	}
 	ok = true
-	if d, err := os.Open(dir); err == nil {
+	if d, err := fsys.OpenDir(dir); err == nil {
 		// Best effort: not every file system can sync a directory.
 		_ = d.Sync()
 		d.Close()
 	}
 	return nil
+}
+
+// tempSeq numbers this process's temporary files.
+var tempSeq atomic.Uint64
+
+// tempSuffix names a temporary file uniquely, as os.CreateTemp did: vfs.FS
+// has no exclusive create (Create replaces a file of the same name), so the
+// name itself must not be another writer's, in this process or another.
+func tempSuffix() string {
+	return strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(tempSeq.Add(1), 10)
+}
+
+// setMode gives a new file its permission bits. vfs.File has no Chmod; the
+// operating system's files have one (they embed *os.File), a file of a
+// wrapper of the operating system's FS is reached by name, and a file in
+// memory has no permissions.
+func setMode(fsys vfs.FS, f vfs.File, name string, perm fs.FileMode) error {
+	if c, ok := f.(interface{ Chmod(fs.FileMode) error }); ok {
+		return c.Chmod(perm)
+	}
+	if vfs.Root(fsys) == vfs.Default {
+		return os.Chmod(name, perm)
+	}
+	return nil
+}
+
+// readFile reads the whole file name on fsys.
+func readFile(fsys vfs.FS, name string) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }
 
 // buildManifest describes st for manifest.json and returns it with the
@@ -211,7 +266,7 @@ func (d *dirStore) save(st *state) error {
 		if d.objects[sum] {
 			continue
 		}
-		if err := d.write(filepath.Join(d.dir, metadataDir, sum+".json"), refs[sum], 0o644); err != nil {
+		if err := d.write(d.fs.PathJoin(d.dir, metadataDir, sum+".json"), refs[sum], 0o644); err != nil {
 			return err
 		}
 		d.objects[sum] = true
@@ -220,7 +275,7 @@ func (d *dirStore) save(st *state) error {
 		if d.keys[id] {
 			continue
 		}
-		if err := d.write(filepath.Join(d.dir, keysDir, id+".pem"), st.keys[id].MarshalPEM(), 0o600); err != nil {
+		if err := d.write(d.fs.PathJoin(d.dir, keysDir, id+".pem"), st.keys[id].MarshalPEM(), 0o600); err != nil {
 			return err
 		}
 		d.keys[id] = true
@@ -229,21 +284,21 @@ func (d *dirStore) save(st *state) error {
 	if err != nil {
 		return err
 	}
-	if err := d.write(filepath.Join(d.dir, manifestFile), append(data, '\n'), 0o644); err != nil {
+	if err := d.write(d.fs.PathJoin(d.dir, manifestFile), append(data, '\n'), 0o644); err != nil {
 		return err
 	}
 	// The new state is published; what follows is clean-up, and a file it
 	// fails to remove is only litter, retried on the next save.
 	for _, sum := range sortedKeys(d.objects) {
 		if _, ok := refs[sum]; !ok {
-			if err := os.Remove(filepath.Join(d.dir, metadataDir, sum+".json")); err == nil || errors.Is(err, fs.ErrNotExist) {
+			if err := d.fs.Remove(d.fs.PathJoin(d.dir, metadataDir, sum+".json")); err == nil || errors.Is(err, fs.ErrNotExist) {
 				delete(d.objects, sum)
 			}
 		}
 	}
 	for _, id := range sortedKeys(d.keys) {
 		if _, ok := st.keys[id]; !ok {
-			if err := os.Remove(filepath.Join(d.dir, keysDir, id+".pem")); err == nil || errors.Is(err, fs.ErrNotExist) {
+			if err := d.fs.Remove(d.fs.PathJoin(d.dir, keysDir, id+".pem")); err == nil || errors.Is(err, fs.ErrNotExist) {
 				delete(d.keys, id)
 			}
 		}
@@ -251,15 +306,22 @@ func (d *dirStore) save(st *state) error {
 	return nil
 }
 
-// Open loads the repository stored in dir. The served files are the stored
-// bytes, so they are byte-identical to what was served before. random is the
-// Config.Random source (needed only for RSA keys; it is never stored).
+// Open loads the repository stored in dir on the operating system's file
+// system: OpenFS on vfs.Default.
+func Open(dir string, random io.Reader) (*Repo, error) {
+	return OpenFS(vfs.Default, dir, random)
+}
+
+// OpenFS loads the repository stored in dir on fsys. The served files are
+// the stored bytes, so they are byte-identical to what was served before.
+// random is the Config.Random source (needed only for RSA keys; it is never
+// stored).
 //
 // Errors: ErrCorrupt (a *CorruptError naming the file) for stored data that
 // does not load back; file system errors (fs.ErrNotExist when dir holds no
 // repository).
-func Open(dir string, random io.Reader) (*Repo, error) {
-	data, err := os.ReadFile(filepath.Join(dir, configFile))
+func OpenFS(fsys vfs.FS, dir string, random io.Reader) (*Repo, error) {
+	data, err := readFile(fsys, fsys.PathJoin(dir, configFile))
 	if err != nil {
 		return nil, err
 	}
@@ -281,13 +343,13 @@ func Open(dir string, random io.Reader) (*Repo, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, &CorruptError{File: configFile, Reason: err.Error()}
 	}
-	mdata, err := os.ReadFile(filepath.Join(dir, manifestFile))
+	mdata, err := readFile(fsys, fsys.PathJoin(dir, manifestFile))
 	if err != nil {
 		return nil, err
 	}
-	d := newDirStore(dir)
+	d := newDirStore(fsys, dir)
 	read := func(sum string) ([]byte, error) {
-		b, err := os.ReadFile(filepath.Join(dir, metadataDir, sum+".json"))
+		b, err := readFile(fsys, fsys.PathJoin(dir, metadataDir, sum+".json"))
 		if err != nil {
 			return nil, err
 		}
@@ -295,25 +357,36 @@ func Open(dir string, random io.Reader) (*Repo, error) {
 		return b, nil
 	}
 	keys := map[string]*PrivateKey{}
-	entries, err := os.ReadDir(filepath.Join(dir, keysDir))
+	names, err := fsys.List(fsys.PathJoin(dir, keysDir))
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range entries {
-		id, ok := strings.CutSuffix(e.Name(), ".pem")
-		if !ok || e.IsDir() {
+	// In name order, as os.ReadDir gave them: the key file reported for a
+	// directory with several bad ones is the same on every run.
+	slices.Sort(names)
+	for _, name := range names {
+		id, ok := strings.CutSuffix(name, ".pem")
+		if !ok {
 			continue
 		}
-		kb, err := os.ReadFile(filepath.Join(dir, keysDir, e.Name()))
+		path := fsys.PathJoin(dir, keysDir, name)
+		fi, err := fsys.Stat(path)
+		if err != nil {
+			return nil, err
+		}
+		if fi.IsDir() {
+			continue
+		}
+		kb, err := readFile(fsys, path)
 		if err != nil {
 			return nil, err
 		}
 		k, err := ParsePrivateKey(kb)
 		if err != nil {
-			return nil, &CorruptError{File: filepath.Join(keysDir, e.Name()), Reason: err.Error()}
+			return nil, &CorruptError{File: filepath.Join(keysDir, name), Reason: err.Error()}
 		}
 		if k.id != id {
-			return nil, &CorruptError{File: filepath.Join(keysDir, e.Name()), Reason: "key ID is " + k.id}
+			return nil, &CorruptError{File: filepath.Join(keysDir, name), Reason: "key ID is " + k.id}
 		}
 		keys[id] = k
 		d.keys[id] = true

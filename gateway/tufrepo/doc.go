@@ -60,6 +60,6 @@
 // (which devices are in a wave is the rollout controller's business):
 // operations take the time as an argument (now), randomness as an io.Reader,
 // and storage is either memory or a data directory written through atomic
-// renames. The gateway decides which tag a device sees and maps the typed
+// renames on a vfs.FS (the disk, or pebble's file system in memory). The gateway decides which tag a device sees and maps the typed
 // errors to HTTP statuses.
 package tufrepo

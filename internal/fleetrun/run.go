@@ -17,7 +17,8 @@ import (
 
 // Options change how a scenario runs, not what it describes.
 type Options struct {
-	// Dir holds the gateway's data (required).
+	// Dir holds the gateway's data; "" keeps it in memory, so that a run
+	// touches no disk.
 	Dir string
 	// Progress, when set, is called on the run's goroutine every
 	// ProgressEvery of virtual time.

@@ -32,7 +32,7 @@ func small(devices int) *scenarios.Scenario {
 
 func runJSON(t *testing.T, s *scenarios.Scenario) ([]byte, *Report) {
 	t.Helper()
-	r, err := Run(s, Options{Dir: t.TempDir()})
+	r, err := Run(s, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/fleetsim/fleetsim/agent"
 	"github.com/fleetsim/fleetsim/agent/tufnano"
 	"github.com/fleetsim/fleetsim/devicemodel"
@@ -53,6 +54,8 @@ type world struct {
 	// err stops the run: something the run itself did failed.
 	err   error
 	trace io.Writer
+	// fs holds the gateway's data: the disk under dir, or memory.
+	fs vfs.FS
 	// live is the wall-clock side of a live run (nil: virtual).
 	live *liveRun
 	// mu guards the run's state in a live run, where devices run in
@@ -124,7 +127,10 @@ func (w *world) adminCall(method, path string, body []byte) ([]byte, error) {
 
 // build opens the gateway in dir and manufactures the fleet.
 func build(s *scenarios.Scenario, o Options) (*world, error) {
-	w := &world{s: s, k: sim.NewKernel(Epoch), stats: newStats(s), dir: o.Dir, noSharing: o.NoSharing}
+	w := &world{s: s, k: sim.NewKernel(Epoch), stats: newStats(s), dir: o.Dir, noSharing: o.NoSharing, fs: vfs.Default}
+	if o.Dir == "" {
+		w.fs = vfs.NewMem() // kept for the gateway's restarts
+	}
 	if !o.NoSharing {
 		w.memo = tufnano.NewMemo(1 << 16)
 	}
@@ -169,7 +175,7 @@ func (w *world) gwOptions() gateway.Options {
 	}
 	return gateway.Options{
 		Clock: clock, Random: w.rand("gateway", 0), Factory: "fleetsim",
-		ImageKeys: []crypto.PublicKey{w.imageKey.Public()}, NoSync: true,
+		ImageKeys: []crypto.PublicKey{w.imageKey.Public()}, NoSync: true, FS: w.fs,
 	}
 }
 
