@@ -47,7 +47,7 @@ func TestRunWritesReportsAndExitsByThresholds(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rep struct {
-		Scenario string `json:"scenario"`
+		Scenario string                `json:"scenario"`
 		Outcomes struct{ Updated int } `json:"outcomes"`
 	}
 	if err := json.Unmarshal(js, &rep); err != nil || rep.Scenario != "tiny" || rep.Outcomes.Updated != 3 {
