@@ -15,7 +15,7 @@ import (
 
 func TestBuiltinsParse(t *testing.T) {
 	entries := scenarios.Builtin()
-	want := []string{"bad-canary", "capacity", "nb-iot-large", "power-cut-storm", "quick", "scale", "staged", "thundering-herd"}
+	want := []string{"bad-canary", "capacity", "malicious-repo", "nb-iot-large", "power-cut-storm", "quick", "scale", "staged", "thundering-herd"}
 	var names []string
 	for _, e := range entries {
 		names = append(names, e.Name)
@@ -201,7 +201,7 @@ func TestParseErrors(t *testing.T) {
 		{"abort rate above 1", "fleet:\n  - {count: 1, board: rt1060, production: true}\nrollout:\n  versions: [1001]\n  waves:\n    - at: 1h\n      abort_failure_rate: 10\n",
 			`x.yaml:7: rollout.waves[0].abort_failure_rate: must be between 0 and 1 (a share of the wave's devices)`},
 		{"unknown fault", good + "faults:\n  - kind: meteor\n",
-			`x.yaml:7: faults[0].kind: unknown fault kind "meteor" (kinds: power-cut, network-outage, gateway-outage)`},
+			`x.yaml:7: faults[0].kind: unknown fault kind "meteor" (kinds: power-cut, network-outage, gateway-outage, malicious-repo)`},
 		{"bad phase", good + "faults:\n  - kind: power-cut\n    phase: reboot\n    rate: 0.1\n",
 			`x.yaml:8: faults[0].phase: unknown phase "reboot" (phases: download, swap, confirm, storage)`},
 		{"rate above 1", good + "faults:\n  - kind: power-cut\n    rate: 20\n",
@@ -211,7 +211,11 @@ func TestParseErrors(t *testing.T) {
 		{"power cut without rate", good + "faults:\n  - kind: power-cut\n    phase: swap\n",
 			`x.yaml:7: faults[0].rate: a power cut needs a rate above 0: the share of devices it hits`},
 		{"outage without length", good + "faults:\n  - kind: gateway-outage\n    at: 1h\n",
-			`x.yaml:7: faults[0].for: an outage needs a length, e.g. for: 30m`},
+			`x.yaml:7: faults[0].for: gateway-outage needs a length, e.g. for: 30m`},
+		{"attack without a name", good + "faults:\n  - {kind: malicious-repo, for: 1h}\n",
+			`x.yaml:7: faults[0].attack: a malicious repository needs an attack: freeze, rollback, mix-and-match, arbitrary-image`},
+		{"attack on an outage", good + "faults:\n  - {kind: network-outage, for: 1h, attack: freeze}\n",
+			`x.yaml:7: faults[0].attack: only a malicious-repo fault has an attack`},
 		{"outage with phase", good + "faults:\n  - {kind: network-outage, for: 1h, phase: swap}\n",
 			`x.yaml:7: faults[0].phase: only power cuts have a phase`},
 		{"unknown metric", good + "expect:\n  updatd: [\"rate>0\"]\n",
@@ -223,7 +227,7 @@ func TestParseErrors(t *testing.T) {
 		{"no thresholds", good + "expect:\n  updated: []\n",
 			`x.yaml:7: expect.updated: list at least one threshold, e.g. ["rate>=0.99"]`},
 		{"the first bad metric in the file", good + "expect:\n  zz: [\"count==0\"]\n  aa: [\"count==0\"]\n",
-			`x.yaml:7: expect.zz: unknown metric "zz" (metrics: time_to_update, update_duration, updated, reverted, failed, still_old, bricked, requests, bytes_sent, bytes_received, check_ins, peak_concurrency, gateway_utilization, max_queue_wait)`},
+			`x.yaml:7: expect.zz: unknown metric "zz" (metrics: time_to_update, update_duration, updated, reverted, failed, still_old, bricked, compromised, attacks_refused, requests, bytes_sent, bytes_received, check_ins, peak_concurrency, gateway_utilization, max_queue_wait)`},
 		{"unknown mode", "mode: dream\n" + good,
 			`x.yaml:1: mode: unknown mode "dream" (modes: virtual, live)`},
 		{"negative seed", "seed: -1\n",
@@ -329,7 +333,7 @@ func TestResolve(t *testing.T) {
 	if !errors.Is(err, scenarios.ErrUnknownScenario) {
 		t.Fatalf("Resolve(stagd) = %v, want ErrUnknownScenario", err)
 	}
-	want := `unknown scenario "stagd": no such file, nor a built-in scenario (built-ins: bad-canary, capacity, nb-iot-large, power-cut-storm, quick, scale, staged, thundering-herd)`
+	want := `unknown scenario "stagd": no such file, nor a built-in scenario (built-ins: bad-canary, capacity, malicious-repo, nb-iot-large, power-cut-storm, quick, scale, staged, thundering-herd)`
 	if err.Error() != want {
 		t.Errorf("Resolve(stagd):\n got %v\nwant %s", err, want)
 	}

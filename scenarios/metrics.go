@@ -28,6 +28,8 @@ var Metrics = []Metric{
 	{"failed", threshold.Counter, "devices that started an update and end neither updated nor reverted (a download or installation that failed)"},
 	{"still_old", threshold.Counter, "devices that never started an update: they end on their factory version"},
 	{"bricked", threshold.Counter, "devices that stopped for good: no bootable image, or a boot loop"},
+	{"compromised", threshold.Counter, "devices that ran firmware the rollout never published (an attacker's)"},
+	{"attacks_refused", threshold.Counter, "check-ins and downloads a device refused while a malicious repository attacked it"},
 	{"requests", threshold.Counter, "requests the gateway received from devices"},
 	{"bytes_sent", threshold.Counter, "bytes the gateway sent to devices (responses: metadata and images)"},
 	{"bytes_received", threshold.Counter, "bytes the gateway received from devices (request bodies)"},

@@ -113,8 +113,15 @@ type Wave struct {
 
 // Fault is one kind of trouble injected during the run.
 type Fault struct {
-	// Kind is power-cut, network-outage or gateway-outage.
-	Kind string `yaml:"kind" json:"kind" jsonschema:"enum=power-cut,enum=network-outage,enum=gateway-outage"`
+	// Kind is power-cut, network-outage, gateway-outage or malicious-repo.
+	Kind string `yaml:"kind" json:"kind" jsonschema:"enum=power-cut,enum=network-outage,enum=gateway-outage,enum=malicious-repo"`
+	// Attack is what a malicious repository does from At for For (virtual
+	// mode): freeze (serves the metadata as it was when the attack began),
+	// rollback (serves the oldest metadata the devices were given),
+	// mix-and-match (the oldest targets.json beside the current timestamp
+	// and snapshot), or arbitrary-image (a firmware file of the attacker's
+	// for every download). No device may accept any of them.
+	Attack string `yaml:"attack" json:"attack,omitempty" jsonschema:"enum=freeze,enum=rollback,enum=mix-and-match,enum=arbitrary-image"`
 	// Phase limits power cuts to the flash writes of one phase (devicemodel's
 	// phases): download, swap, confirm, or storage, the agent's own
 	// partition ("" = any).
@@ -122,8 +129,8 @@ type Fault struct {
 	// Rate is the share of devices a power cut hits, above 0 and at most
 	// 1. Outages hit every device and take no rate.
 	Rate float64 `yaml:"rate" json:"rate,omitempty" jsonschema:"minimum=0,maximum=1"`
-	// At is when an outage starts; power cuts take no time.
+	// At is when an outage or an attack starts; power cuts take no time.
 	At Duration `yaml:"at" json:"at,omitempty"`
-	// For is how long an outage lasts.
+	// For is how long an outage or an attack lasts.
 	For Duration `yaml:"for" json:"for,omitempty"`
 }

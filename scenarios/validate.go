@@ -31,7 +31,9 @@ const (
 var (
 	Modes      = []string{"virtual", "live"}
 	Links      = []string{"ethernet", "wifi", "lte-m", "nb-iot"}
-	FaultKinds = []string{"power-cut", "network-outage", "gateway-outage"}
+	FaultKinds = []string{"power-cut", "network-outage", "gateway-outage", "malicious-repo"}
+	// Attacks are what a malicious-repo fault does.
+	Attacks = []string{"freeze", "rollback", "mix-and-match", "arbitrary-image"}
 	// Phases are devicemodel's power-cut phases that a scenario can name
 	// ("" is any phase).
 	Phases = []string{"download", "swap", "confirm", "storage"}
@@ -388,12 +390,16 @@ func (s *Scenario) validateFaults(c checker) *Error {
 			continue
 		}
 		switch {
+		case f.Kind == "malicious-repo" && !slices.Contains(Attacks, f.Attack):
+			return c.fail(p+".attack", "a malicious repository needs an attack: %s", strings.Join(Attacks, ", "))
+		case f.Kind != "malicious-repo" && f.Attack != "":
+			return c.fail(p+".attack", "only a malicious-repo fault has an attack")
 		case f.Phase != "":
 			return c.fail(p+".phase", "only power cuts have a phase")
 		case f.Rate != 0:
-			return c.fail(p+".rate", "an outage hits every device; rate is for power cuts")
+			return c.fail(p+".rate", "%s hits every device; rate is for power cuts", f.Kind)
 		case f.For <= 0:
-			return c.fail(p+".for", "an outage needs a length, e.g. for: 30m")
+			return c.fail(p+".for", "%s needs a length, e.g. for: 30m", f.Kind)
 		case f.At < 0:
 			return c.fail(p+".at", "must not be negative")
 		case f.At >= s.Duration:

@@ -328,6 +328,9 @@ func printSummary(w io.Writer, r *fleetrun.Report, wall time.Duration, path stri
 	if fc := r.Faults; fc.PowerCutsArmed+fc.Outages > 0 {
 		fmt.Fprintf(w, "  %s %d power cuts (%d armed)  %d outages  %d gateway restarts\n", dots("faults", 16), fc.PowerCuts, fc.PowerCutsArmed, fc.Outages, fc.GatewayRestarts)
 	}
+	if fc := r.Faults; fc.Attacks > 0 {
+		fmt.Fprintf(w, "  %s %d attacks  %d refused by devices  %d devices compromised\n", dots("attacks", 16), fc.Attacks, fc.AttacksRefused, fc.Compromised)
+	}
 	fmt.Fprintf(w, "  %s %s (and report.html beside it)\n\n", dots("report", 16), path)
 }
 

@@ -16,6 +16,7 @@ import (
 type deviceState struct {
 	version       uint32
 	reverted      bool
+	compromised   bool
 	bricked       string
 	downloadStart time.Time
 	updatedAt     time.Time
@@ -37,6 +38,7 @@ type stats struct {
 	updateDuration []float64
 
 	powerCutsArmed, outages, gatewayRestarts, gatewayErrors int64
+	attacks, attacksRefused, compromised                    int64
 
 	series []Sample
 	waves  []WaveOutcome
@@ -178,6 +180,12 @@ type FaultCounts struct {
 	PowerCuts       int64 `json:"power_cuts"`
 	Outages         int64 `json:"outages"`
 	GatewayRestarts int64 `json:"gateway_restarts"`
+	// Attacks is the malicious-repository attacks made; AttacksRefused
+	// the check-ins and downloads devices refused during them; Compromised
+	// the devices that ran firmware no rollout published (must be 0).
+	Attacks        int64 `json:"attacks"`
+	AttacksRefused int64 `json:"attacks_refused"`
+	Compromised    int64 `json:"compromised"`
 }
 
 // Sample is the fleet at one moment: the time series of the report.
@@ -264,7 +272,8 @@ func (w *world) report() *Report {
 		Simulated: st.end.Sub(Epoch).Seconds(), Settled: w.settled(), Steps: w.k.Steps(),
 		Gateway: GatewayLoad{Requests: ns.Requests, FromDevices: ns.BytesSent, ToDevices: ns.BytesReceived,
 			Handshakes: ns.Connections, ConnectFailures: ns.ConnectFailures, PeakConnections: ns.PeakOpen, CheckIns: st.checkIns},
-		Faults: FaultCounts{PowerCutsArmed: st.powerCutsArmed, PowerCuts: st.powerCuts, Outages: st.outages, GatewayRestarts: st.gatewayRestarts},
+		Faults: FaultCounts{PowerCutsArmed: st.powerCutsArmed, PowerCuts: st.powerCuts, Outages: st.outages, GatewayRestarts: st.gatewayRestarts,
+			Attacks: st.attacks, AttacksRefused: st.attacksRefused, Compromised: st.compromised},
 		Series: st.series, Waves: st.waves,
 	}
 	for i, t := range st.publishTimes {
@@ -365,6 +374,8 @@ func (w *world) metrics(r *Report) map[string]threshold.Metric {
 		"reverted":            counter(int64(r.Outcomes.Reverted)),
 		"failed":              counter(int64(r.Outcomes.Failed)),
 		"bricked":             counter(int64(r.Outcomes.Bricked)),
+		"compromised":         counter(r.Faults.Compromised),
+		"attacks_refused":     counter(r.Faults.AttacksRefused),
 		"still_old":           counter(int64(r.Outcomes.StillOld)),
 		"requests":            counter(r.Gateway.Requests),
 		"bytes_sent":          counter(r.Gateway.ToDevices),

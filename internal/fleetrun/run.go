@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/fleetsim/fleetsim/agent"
@@ -288,6 +289,10 @@ func (w *world) observe(dev *device, e devicemodel.Event) {
 	case devicemodel.EventApp:
 		if e.Err == nil && e.Version != 0 {
 			st.version = e.Version
+			if e.Version != dev.cohort.spec.Version && !slices.Contains(w.s.Rollout.Versions, e.Version) && !st.compromised {
+				st.compromised = true
+				w.stats.compromised++
+			}
 		}
 	case devicemodel.EventBoot:
 		if e.Boot != nil && e.Boot.SwapType == mcuboot.SwapRevert && !st.reverted {
@@ -312,10 +317,15 @@ func (w *world) observeAgent(dev *device, n agent.Note, now time.Time) {
 	case agent.NoteCheckIn:
 		if n.Err == nil {
 			w.stats.checkIns++
+		} else if w.underAttack() {
+			w.stats.attacksRefused++
 		}
 	case agent.NoteDownload:
 		if st.downloadStart.IsZero() {
 			st.downloadStart = now
+		}
+		if n.Err != nil && w.underAttack() {
+			w.stats.attacksRefused++
 		}
 	case agent.NoteConfirm:
 		last := w.stats.target()
@@ -337,6 +347,10 @@ func (w *world) scheduleFaults() error {
 		switch f.Kind {
 		case "power-cut":
 			w.armPowerCuts(i, f)
+		case "malicious-repo":
+			if err := w.scheduleAttack(f); err != nil {
+				return err
+			}
 		case "network-outage":
 			w.at(at, func() { w.net.Down = true; w.stats.outages++ })
 			w.at(at.Add(length), func() { w.net.Down = false })

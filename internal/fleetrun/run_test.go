@@ -221,3 +221,30 @@ func TestGatewayCapacityQueues(t *testing.T) {
 		t.Errorf("time to 100%%: %v with a slow gateway, %v without limits: want longer", *slow.TimeToFraction.P100, *free.TimeToFraction.P100)
 	}
 }
+
+// TestMaliciousRepositoryIsRefused: v1001 is out at 10m, then an attack
+// from 15m to 45m while v1002 is published at 20m. Under every attack no
+// device runs anything but published firmware, and all but a freeze show
+// as refusals; once it ends, the fleet takes v1002.
+func TestMaliciousRepositoryIsRefused(t *testing.T) {
+	for _, attack := range scenarios.Attacks {
+		t.Run(attack, func(t *testing.T) {
+			s := small(4)
+			s.Expect = nil
+			s.Rollout.Versions = []uint32{1001, 1002}
+			s.Rollout.At = scenarios.Duration(10 * time.Minute)
+			s.Faults = []scenarios.Fault{{Kind: "malicious-repo", Attack: attack, At: scenarios.Duration(15 * time.Minute), For: scenarios.Duration(30 * time.Minute)}}
+			_, r := runJSON(t, s)
+			f := r.Faults
+			if f.Attacks != 1 || f.Compromised != 0 || r.Outcomes.Bricked != 0 {
+				t.Fatalf("faults %+v outcomes %+v: want one attack, nothing compromised or bricked", f, r.Outcomes)
+			}
+			if attack != "freeze" && f.AttacksRefused == 0 {
+				t.Errorf("faults %+v: want refusals (a freeze only withholds the update)", f)
+			}
+			if r.Outcomes.Updated != 4 || *r.TimeToFraction.P50 < 25*60 {
+				t.Errorf("outcomes %+v, time to 50%% %v s: want every device updated, after the attack", r.Outcomes, *r.TimeToFraction.P50)
+			}
+		})
+	}
+}

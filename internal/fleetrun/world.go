@@ -7,7 +7,6 @@ package fleetrun
 import (
 	"bytes"
 	"crypto"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -62,6 +61,8 @@ type world struct {
 	// parallel (a virtual run has one goroutine at a time).
 	mu    sync.Mutex
 	waves []string // the gateway waves created
+	// attacker is the malicious repository of a malicious-repo fault.
+	attacker *attacker
 	// memo remembers TUF signature checks across devices (nil: off).
 	memo      *tufnano.Memo
 	noSharing bool
@@ -94,11 +95,6 @@ func (w *world) rand(purpose string, n uint64) *rand.ChaCha8 {
 type tickingServer struct {
 	w   *world
 	srv inproc.Server
-}
-
-func (t *tickingServer) Serve(ep agent.Endpoint, peer *x509.Certificate, req *agent.Request, buf []byte) (agent.Response, int, int, error) {
-	t.w.tick()
-	return t.srv.Serve(ep, peer, req, buf)
 }
 
 func (w *world) tick() {
