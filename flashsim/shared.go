@@ -155,6 +155,13 @@ func (t *sharedCells[C]) put(i int64, pg *page, own bool) {
 		t.over[k] = e
 		return
 	}
+	if len(t.over) == cap(t.over) {
+		// One allocation per merge cycle, not one per doubling: the
+		// overlay fills to maxOverlay+1 before a merge trims it.
+		grown := make([]overPage, len(t.over), maxOverlay+1)
+		copy(grown, t.over)
+		t.over = grown
+	}
 	t.over = append(t.over, overPage{})
 	copy(t.over[k+1:], t.over[k:])
 	t.over[k] = e

@@ -57,16 +57,24 @@ func (s *Server) Serve(ep agent.Endpoint, peer *x509.Certificate, req *agent.Req
 	return w.response(), len(req.Body), received, nil
 }
 
-// bufWriter is an http.ResponseWriter that keeps the body in the device's
-// buffer, after room for the headers (which are sized when written).
+// bufWriter is an http.ResponseWriter that writes the body straight into
+// the device's buffer, after room for the headers: at the first Write the
+// headers are final but for the Content-Length the body's size decides, so
+// the body starts bodySlack bytes after their size then, and response()
+// moves it down to where the headers end. A body that does not fit there
+// goes to a slice of its own.
 type bufWriter struct {
 	buf      []byte
 	header   http.Header
 	code     int
-	body     []byte // collected body, bounded by buf
+	start    int    // where the body starts in buf; -1 before the first Write
+	body     []byte // the body when it did not fit buf from start
 	n        int
 	overflow bool
 }
+
+// bodySlack is room for the Content-Length digits the body adds.
+const bodySlack = 24
 
 func (w *bufWriter) Header() http.Header { return w.header }
 
@@ -78,12 +86,23 @@ func (w *bufWriter) WriteHeader(code int) {
 
 func (w *bufWriter) Write(p []byte) (int, error) {
 	w.WriteHeader(http.StatusOK)
-	w.n += len(p)
-	if w.n > len(w.buf) {
+	if w.n == 0 && w.body == nil {
+		w.start = w.headerBytes() + bodySlack
+	}
+	if w.n+len(p) > len(w.buf) {
 		w.overflow = true
+		w.n += len(p)
 		return len(p), nil
 	}
-	w.body = append(w.body, p...)
+	if w.body == nil && w.start+w.n+len(p) > len(w.buf) {
+		w.body = append(make([]byte, 0, w.n+len(p)), w.buf[w.start:w.start+w.n]...)
+	}
+	if w.body != nil {
+		w.body = append(w.body, p...)
+	} else {
+		copy(w.buf[w.start+w.n:], p)
+	}
+	w.n += len(p)
 	return len(p), nil
 }
 
@@ -112,7 +131,11 @@ func (w *bufWriter) response() agent.Response {
 	hb := w.headerBytes()
 	r := agent.Response{Status: w.status(), HeaderBytes: hb}
 	if w.n > 0 {
-		copy(w.buf[hb:], w.body)
+		if w.body != nil {
+			copy(w.buf[hb:], w.body)
+		} else {
+			copy(w.buf[hb:], w.buf[w.start:w.start+w.n])
+		}
 		r.Body = w.buf[hb : hb+w.n]
 	}
 	return r
