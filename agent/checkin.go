@@ -65,6 +65,7 @@ func (a *Agent) refresh(fetch tufnano.Fetcher) error {
 	if err != nil {
 		return err
 	}
+	defer client.Release()
 	if err := client.Refresh(now); err != nil {
 		return err
 	}

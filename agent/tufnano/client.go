@@ -11,6 +11,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -125,7 +126,7 @@ func New(lim Limits, fetch Fetcher, store Store) (*Client, error) {
 	if lim.MaxMetadataSize <= 0 || lim.MaxSignatures <= 0 || lim.MaxRootRotations <= 0 || lim.MaxDelegations <= 0 {
 		panic("tufnano: limits must be positive") // a programmer error, not input
 	}
-	c := &Client{lim: lim, fetch: fetch, store: store, buf: make([]byte, lim.MaxMetadataSize)}
+	c := &Client{lim: lim, fetch: fetch, store: store, buf: scratch(lim.MaxMetadataSize)}
 	data, err := c.load(RoleRoot)
 	if err != nil {
 		return nil, err
@@ -139,6 +140,28 @@ func New(lim Limits, fetch Fetcher, store Store) (*Client, error) {
 	}
 	c.root = r
 	return c, nil
+}
+
+// scratchPool keeps the clients' metadata buffers between clients: a
+// device makes a client per check-in, and a fleet makes many at once.
+var scratchPool sync.Pool
+
+func scratch(n int) []byte {
+	if b, ok := scratchPool.Get().(*[]byte); ok && cap(*b) >= n {
+		return (*b)[:n]
+	}
+	return make([]byte, n)
+}
+
+// Release gives the client's buffer back for another client to use; the
+// client must not be used after it. Metadata the client returned stays
+// valid: it never points into the buffer.
+func (c *Client) Release() {
+	if c.buf != nil {
+		b := c.buf
+		c.buf = nil
+		scratchPool.Put(&b)
+	}
 }
 
 // RootVersion is the version of the trusted root.
