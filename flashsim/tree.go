@@ -324,7 +324,13 @@ func erasedBytes(n int64, ev byte) []byte {
 
 // fill sets every byte of p to v.
 func fill(p []byte, v byte) {
-	for i := range p {
-		p[i] = v
+	if len(p) == 0 {
+		return
+	}
+	// Doubling copies are memmoves: several times faster than a byte loop
+	// on the erased pages a read spends most of its time on.
+	p[0] = v
+	for n := 1; n < len(p); n *= 2 {
+		copy(p[n:], p[:n])
 	}
 }
