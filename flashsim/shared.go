@@ -157,8 +157,9 @@ func (t *sharedCells[C]) put(i int64, pg *page, own bool) {
 	}
 	if len(t.over) == cap(t.over) {
 		// One allocation per merge cycle, not one per doubling: the
-		// overlay fills to maxOverlay+1 before a merge trims it.
-		grown := make([]overPage, len(t.over), maxOverlay+1)
+		// overlay usually fills to maxOverlay+1 before a merge trims it
+		// (a program of several pages may take it further).
+		grown := make([]overPage, len(t.over), max(maxOverlay+1, 2*len(t.over)))
 		copy(grown, t.over)
 		t.over = grown
 	}

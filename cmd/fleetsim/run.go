@@ -39,7 +39,13 @@ func newRunCmd() *cobra.Command {
 		Long: `run builds the fleet a scenario describes (cohorts of virtual MCUs, each
 with emulated flash, MCUboot and the update agent), the device gateway in
 process, and the rollout, then runs it in deterministic virtual time: the
-same seed gives the same report.json, byte for byte.
+same seed gives the same report.json, byte for byte. With --mode live the
+same fleet runs on the wall clock against the gateway served on loopback
+over mutual TLS, each device with its own certificate and connections.
+
+A scenario with a matrix runs every combination of its values, each into a
+directory of its own under --out, and compares them in matrix.json and
+matrix.html.
 
 SCENARIO is a YAML file or the name of a built-in scenario (fleetsim
 scenarios list); without one, the built-in "quick" runs. Expectations in the

@@ -58,9 +58,10 @@ type Progress struct {
 // sampleEvery is the resolution of the report's time series.
 const sampleEvery = time.Minute
 
-// Run runs scenario s (with its defaults applied) in virtual time and
-// returns the report. Errors: the scenario cannot be built (a message
-// naming the field), or the gateway's directory cannot be used.
+// Run runs scenario s (with its defaults applied) in virtual time, or on
+// the wall clock with o.Live, and returns the report. Errors: the scenario
+// cannot be built (a message naming the field), the gateway's directory
+// cannot be used, or something the run itself does fails.
 func Run(s *scenarios.Scenario, o Options) (*Report, error) {
 	if (s.Mode == "live") != (o.Live != nil) {
 		return nil, fmt.Errorf("mode %q: a live run needs LiveOptions, and only a live run takes them", s.Mode)

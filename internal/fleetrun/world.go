@@ -157,6 +157,9 @@ func build(s *scenarios.Scenario, o Options) (*world, error) {
 	}
 	for i := range s.Fleet {
 		if err := w.addCohort(i); err != nil {
+			if w.live != nil {
+				w.live.stop()
+			}
 			w.gw.Close()
 			return nil, err
 		}
