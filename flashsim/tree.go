@@ -80,17 +80,20 @@ func (l *pageLevel) intern(b []byte) (*page, bool) {
 // bytes returns the contents of p, a page of this level.
 func (l *pageLevel) bytes(p *page) string { return unsafe.String((*byte)(p), l.size) }
 
+//lint:ignore U1000 used through the level[page] of the inner level above it (staticcheck misses uses through type parameters)
 func (l *pageLevel) read(h *page, p []byte, off int64) { copy(p, l.bytes(h)[off:]) }
 
 func (l *pageLevel) isErased(h *page, off, n int64) bool {
 	return h == l.blank || l.bytes(h)[off:off+n] == l.bytes(l.blank)[off:off+n]
 }
 
+//lint:ignore U1000 used through the level[page] of the inner level above it (staticcheck misses uses through type parameters)
 func (l *pageLevel) write(h *page, off int64, p []byte) *page {
 	pg, _ := l.patch(h, off, p)
 	return pg
 }
 
+//lint:ignore U1000 used through the level[page] of the inner level above it (staticcheck misses uses through type parameters)
 func (l *pageLevel) erase(h *page, off, n int64) *page {
 	if h == l.blank || n == l.size {
 		return l.blank
@@ -98,8 +101,10 @@ func (l *pageLevel) erase(h *page, off, n int64) *page {
 	return l.erasePart(h, off, n)
 }
 
+//lint:ignore U1000 used through the level[page] of the inner level above it (staticcheck misses uses through type parameters)
 func (l *pageLevel) pageAt(h *page, i int64) *page { return h }
 
+//lint:ignore U1000 used through the level[page] of the inner level above it (staticcheck misses uses through type parameters)
 func (l *pageLevel) setPages(h *page, first int64, ps []overPage) *page { return ps[0].pg }
 
 // maxStackPage bounds the page size whose copy-on-write buffer lives on the
@@ -125,6 +130,8 @@ func (l *pageLevel) patch(old *page, o int64, b []byte) (*page, bool) {
 }
 
 // erasePart returns the page that is old with n bytes at o erased.
+//
+//lint:ignore U1000 used through the level[page] of the inner level above it (staticcheck misses uses through type parameters)
 func (l *pageLevel) erasePart(old *page, o, n int64) *page {
 	nb := []byte(l.bytes(old))
 	fill(nb[o:o+n], l.ev)
@@ -246,16 +253,15 @@ func (s *treeShape[C]) fresh() cells { return &sharedCells[C]{shape: s, root: s.
 // Each height of tree is its own type, because a node's children have one
 // type: nodeN is a node N levels above the pages.
 type (
-	node1  = node[page]
-	node2  = node[node1]
-	node3  = node[node2]
-	node4  = node[node3]
-	node5  = node[node4]
-	node6  = node[node5]
-	node7  = node[node6]
-	node8  = node[node7]
-	node9  = node[node8]
-	node10 = node[node9]
+	node1 = node[page]
+	node2 = node[node1]
+	node3 = node[node2]
+	node4 = node[node3]
+	node5 = node[node4]
+	node6 = node[node5]
+	node7 = node[node6]
+	node8 = node[node7]
+	node9 = node[node8]
 )
 
 // freshPart makes erased parts of one shape.
