@@ -33,6 +33,9 @@ type Spec struct {
 	// Seed seeds the device's random source (event ids, jitter, torn
 	// writes).
 	Seed uint64
+	// ClockSkew offsets this device's calendar clock, on top of the
+	// model's (a device whose SNTP failed, or whose RTC drifted).
+	ClockSkew time.Duration
 }
 
 // ErrBricked: the device stopped for good; the error says why.
@@ -49,6 +52,7 @@ type Device struct {
 	se    *SecureElement
 	uuid  string
 	seed  uint64
+	skew  time.Duration // the model's and the spec's
 	log   func(Event)
 
 	mu       sync.Mutex
@@ -103,7 +107,7 @@ func Manufacture(m *Model, host Host, spec Spec, log func(Event)) (*Device, erro
 	if spec.SE == nil {
 		return nil, errors.New("a device needs a secure element")
 	}
-	d := &Device{m: m, host: host, flash: fl, se: spec.SE, uuid: spec.UUID, seed: spec.Seed, log: log,
+	d := &Device{m: m, host: host, flash: fl, se: spec.SE, uuid: spec.UUID, seed: spec.Seed, skew: m.cfg.ClockSkew + spec.ClockSkew, log: log,
 		offCh: make(chan struct{}), conns: map[*deviceConn]struct{}{}}
 	d.fl = &deviceFlash{d: d, part: fl}
 	return d, nil
@@ -437,7 +441,7 @@ func (d *Device) Uptime() time.Duration {
 // deviceClock is the agent's clock.
 type deviceClock struct{ d *Device }
 
-func (c deviceClock) Now() time.Time { c.d.check(); return c.d.host.Now().Add(c.d.m.cfg.ClockSkew) }
+func (c deviceClock) Now() time.Time { c.d.check(); return c.d.host.Now().Add(c.d.skew) }
 func (c deviceClock) Uptime() time.Duration {
 	c.d.check()
 	return c.d.Uptime()

@@ -113,8 +113,9 @@ type Wave struct {
 
 // Fault is one kind of trouble injected during the run.
 type Fault struct {
-	// Kind is power-cut, network-outage, gateway-outage or malicious-repo.
-	Kind string `yaml:"kind" json:"kind" jsonschema:"enum=power-cut,enum=network-outage,enum=gateway-outage,enum=malicious-repo"`
+	// Kind is power-cut, network-outage, gateway-outage, malicious-repo or
+	// clock-skew.
+	Kind string `yaml:"kind" json:"kind" jsonschema:"enum=power-cut,enum=network-outage,enum=gateway-outage,enum=malicious-repo,enum=clock-skew"`
 	// Attack is what a malicious repository does from At for For (virtual
 	// mode): freeze (serves the metadata as it was when the attack began),
 	// rollback (serves the oldest metadata the devices were given),
@@ -126,11 +127,18 @@ type Fault struct {
 	// phases): download, swap, confirm, or storage, the agent's own
 	// partition ("" = any).
 	Phase string `yaml:"phase" json:"phase,omitempty" jsonschema:"enum=download,enum=swap,enum=confirm,enum=storage"`
-	// Rate is the share of devices a power cut hits, above 0 and at most
-	// 1. Outages hit every device and take no rate.
+	// Rate is the share of devices a power cut or a clock skew hits, above
+	// 0 and at most 1. Outages and attacks hit every device and take no
+	// rate.
 	Rate float64 `yaml:"rate" json:"rate,omitempty" jsonschema:"minimum=0,maximum=1"`
 	// At is when an outage or an attack starts; power cuts take no time.
 	At Duration `yaml:"at" json:"at,omitempty"`
 	// For is how long an outage or an attack lasts.
 	For Duration `yaml:"for" json:"for,omitempty"`
+	// Skew is how far a clock-skew fault sets the devices' calendar clocks
+	// ahead from manufacture: an RTC that drifted, or an SNTP that failed.
+	// TUF checks expiry against that clock.
+	Skew Duration `yaml:"skew" json:"skew,omitempty"`
+	// Behind sets the skewed clocks late instead of ahead.
+	Behind bool `yaml:"behind" json:"behind,omitempty"`
 }

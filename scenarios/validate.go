@@ -31,7 +31,7 @@ const (
 var (
 	Modes      = []string{"virtual", "live"}
 	Links      = []string{"ethernet", "wifi", "lte-m", "nb-iot"}
-	FaultKinds = []string{"power-cut", "network-outage", "gateway-outage", "malicious-repo"}
+	FaultKinds = []string{"power-cut", "network-outage", "gateway-outage", "malicious-repo", "clock-skew"}
 	// Attacks are what a malicious-repo fault does.
 	Attacks = []string{"freeze", "rollback", "mix-and-match", "arbitrary-image"}
 	// Phases are devicemodel's power-cut phases that a scenario can name
@@ -375,6 +375,20 @@ func (s *Scenario) validateFaults(c checker) *Error {
 		}
 		if !(f.Rate >= 0 && f.Rate <= 1) {
 			return c.fail(p+".rate", "must be between 0 and 1 (a share of the devices)")
+		}
+		if f.Kind != "clock-skew" && (f.Skew != 0 || f.Behind) {
+			return c.fail(p+".skew", "only a clock-skew fault has a skew")
+		}
+		if f.Kind == "clock-skew" {
+			switch {
+			case f.Skew <= 0:
+				return c.fail(p+".skew", "a clock skew needs a size, e.g. skew: 36h (behind: true for a clock that is late)")
+			case f.Rate == 0:
+				return c.fail(p+".rate", "a clock skew needs a rate above 0: the share of devices it hits")
+			case f.At != 0 || f.For != 0 || f.Phase != "" || f.Attack != "":
+				return c.fail(p, "a clock skew takes skew, behind and rate: the devices are off from manufacture")
+			}
+			continue
 		}
 		if f.Kind == "power-cut" {
 			switch {

@@ -40,8 +40,8 @@ func (o *LiveOptions) check(s *scenarios.Scenario) error {
 		o.Proto = live.HTTP1
 	}
 	for i, f := range s.Faults {
-		if f.Kind != "power-cut" {
-			return fmt.Errorf("faults[%d]: a live run injects power cuts only; %s runs in virtual mode", i, f.Kind)
+		if f.Kind != "power-cut" && f.Kind != "clock-skew" {
+			return fmt.Errorf("faults[%d]: a live run injects power cuts and clock skews only; %s runs in virtual mode", i, f.Kind)
 		}
 	}
 	return nil

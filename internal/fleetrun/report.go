@@ -39,6 +39,7 @@ type stats struct {
 
 	powerCutsArmed, outages, gatewayRestarts, gatewayErrors int64
 	attacks, attacksRefused, compromised                    int64
+	clockSkewed                                             int64
 
 	series []Sample
 	waves  []WaveOutcome
@@ -183,6 +184,9 @@ type FaultCounts struct {
 	// Attacks is the malicious-repository attacks made; AttacksRefused
 	// the check-ins and downloads devices refused during them; Compromised
 	// the devices that ran firmware no rollout published (must be 0).
+	// ClockSkewed is the devices whose calendar clock a clock-skew fault
+	// set off.
+	ClockSkewed    int64 `json:"clock_skewed"`
 	Attacks        int64 `json:"attacks"`
 	AttacksRefused int64 `json:"attacks_refused"`
 	Compromised    int64 `json:"compromised"`
@@ -273,7 +277,7 @@ func (w *world) report() *Report {
 		Gateway: GatewayLoad{Requests: ns.Requests, FromDevices: ns.BytesSent, ToDevices: ns.BytesReceived,
 			Handshakes: ns.Connections, ConnectFailures: ns.ConnectFailures, PeakConnections: ns.PeakOpen, CheckIns: st.checkIns},
 		Faults: FaultCounts{PowerCutsArmed: st.powerCutsArmed, PowerCuts: st.powerCuts, Outages: st.outages, GatewayRestarts: st.gatewayRestarts,
-			Attacks: st.attacks, AttacksRefused: st.attacksRefused, Compromised: st.compromised},
+			Attacks: st.attacks, AttacksRefused: st.attacksRefused, Compromised: st.compromised, ClockSkewed: st.clockSkewed},
 		Series: st.series, Waves: st.waves,
 	}
 	for i, t := range st.publishTimes {

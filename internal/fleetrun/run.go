@@ -352,6 +352,8 @@ func (w *world) scheduleFaults() error {
 			if err := w.scheduleAttack(f); err != nil {
 				return err
 			}
+		case "clock-skew":
+			// applied at manufacture (clockSkew)
 		case "network-outage":
 			w.at(at, func() { w.net.Down = true; w.stats.outages++ })
 			w.at(at.Add(length), func() { w.net.Down = false })

@@ -248,3 +248,20 @@ func TestMaliciousRepositoryIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestClockSkewedDevicesRefuseExpiredMetadata: devices whose clock runs
+// ten years ahead find every timestamp expired and never update; the
+// others do.
+func TestClockSkewedDevicesRefuseExpiredMetadata(t *testing.T) {
+	s := small(8)
+	s.Expect = nil
+	s.Faults = []scenarios.Fault{{Kind: "clock-skew", Rate: 0.5, Skew: scenarios.Duration(10 * 365 * 24 * time.Hour)}}
+	_, r := runJSON(t, s)
+	skewed := int(r.Faults.ClockSkewed)
+	if skewed == 0 || skewed == 8 {
+		t.Fatalf("%d of 8 devices skewed: want about half", skewed)
+	}
+	if r.Outcomes.Updated != 8-skewed || r.Outcomes.StillOld != skewed {
+		t.Fatalf("outcomes %+v with %d skewed: want the skewed ones still old, the rest updated", r.Outcomes, skewed)
+	}
+}

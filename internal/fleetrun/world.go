@@ -312,7 +312,8 @@ func (w *world) manufacture(c *cohort, factory []byte) error {
 		host = simHost
 	}
 	dev := &device{cohort: c, host: simHost}
-	spec := devicemodel.Spec{UUID: uuid, Serial: fmt.Sprintf("%032X", n), SE: se, FactoryImage: factory, Seed: w.s.Seed<<20 ^ uint64(n)}
+	spec := devicemodel.Spec{UUID: uuid, Serial: fmt.Sprintf("%032X", n), SE: se, FactoryImage: factory, Seed: w.s.Seed<<20 ^ uint64(n),
+		ClockSkew: w.clockSkew(n)}
 	d, err := devicemodel.Manufacture(c.model, host, spec, func(e devicemodel.Event) { w.observe(dev, e) })
 	if err != nil {
 		return err
@@ -340,4 +341,25 @@ func capacityOf(g scenarios.Gateway) sim.Capacity {
 		c.Egress = int64(g.EgressMbps * 1e6)
 	}
 	return c
+}
+
+// clockSkew is device n's calendar-clock offset from the scenario's
+// clock-skew faults, each choosing its share of the devices by the seed.
+func (w *world) clockSkew(n int) time.Duration {
+	var skew time.Duration
+	for i, f := range w.s.Faults {
+		if f.Kind != "clock-skew" {
+			continue
+		}
+		if w.rand("clock-skew", uint64(i)<<32|uint64(n)).Uint64()%1_000_000 >= uint64(f.Rate*1_000_000) {
+			continue
+		}
+		d := time.Duration(f.Skew)
+		if f.Behind {
+			d = -d
+		}
+		skew += d
+		w.stats.clockSkewed++
+	}
+	return skew
 }
