@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/fleetsim/fleetsim/internal/vfsutil"
 )
 
 // ErrNotFound reports a hash the directory does not hold.
@@ -81,7 +79,7 @@ func (d *Dir) file(sum string) string {
 //
 // Errors: ErrTooLarge, check's error, file system errors.
 func (d *Dir) Put(r io.Reader, limit int64, check func(f io.ReaderAt, size int64) error) (sum string, n int64, err error) {
-	name := d.fs.PathJoin(d.root, ".upload-"+tempSuffix())
+	name := d.fs.PathJoin(d.root, ".upload-"+vfsutil.TempSuffix())
 	tmp, err := d.fs.Create(name, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return "", 0, err
@@ -96,7 +94,7 @@ func (d *Dir) Put(r io.Reader, limit int64, check func(f io.ReaderAt, size int64
 		}
 	}()
 	// As os.CreateTemp made them: readable by the gateway's user only.
-	if err = setMode(d.fs, tmp, name, 0o600); err != nil {
+	if err = vfsutil.SetMode(d.fs, tmp, name, 0o600); err != nil {
 		return "", 0, err
 	}
 	h := sha256.New()
@@ -139,31 +137,6 @@ func (d *Dir) syncDir(dir string) error {
 	}
 	defer f.Close()
 	return f.Sync()
-}
-
-// tempSeq numbers this process's temporary files.
-var tempSeq atomic.Uint64
-
-// tempSuffix names a temporary file uniquely, as os.CreateTemp did: vfs.FS
-// has no exclusive create (Create replaces a file of the same name), so the
-// name itself must not collide with another upload, of this process or
-// another.
-func tempSuffix() string {
-	return strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(tempSeq.Add(1), 10)
-}
-
-// setMode gives a new file its permission bits. vfs.File has no Chmod: the
-// operating system's files have one (they embed *os.File), a wrapper of
-// them (vfs.Root is vfs.Default) is reached by name, and files in memory
-// have no permissions.
-func setMode(fsys vfs.FS, f vfs.File, name string, perm fs.FileMode) error {
-	if c, ok := f.(interface{ Chmod(fs.FileMode) error }); ok {
-		return c.Chmod(perm)
-	}
-	if vfs.Root(fsys) == vfs.Default {
-		return os.Chmod(name, perm)
-	}
-	return nil
 }
 
 // Open returns a reader over the file with hash sum and its size. The

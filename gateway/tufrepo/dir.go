@@ -9,15 +9,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/fleetsim/fleetsim/internal/vfsutil"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
@@ -153,7 +152,7 @@ func CreateFS(fsys vfs.FS, dir string, now time.Time, cfg Config, setup Setup) (
 // after, so path holds either its old or its new content after a crash.
 func writeFileAtomic(fsys vfs.FS, path string, data []byte, perm fs.FileMode) error {
 	dir := fsys.PathDir(path)
-	tmp := fsys.PathJoin(dir, ".tmp-"+fsys.PathBase(path)+"-"+tempSuffix())
+	tmp := fsys.PathJoin(dir, ".tmp-"+fsys.PathBase(path)+"-"+vfsutil.TempSuffix())
 	f, err := fsys.Create(tmp, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return err
@@ -168,7 +167,7 @@ func writeFileAtomic(fsys vfs.FS, path string, data []byte, perm fs.FileMode) er
 		}
 	}()
 	// Before any byte is written: a key file is never readable by others.
-	if err := setMode(fsys, f, tmp, perm); err != nil {
+	if err := vfsutil.SetMode(fsys, f, tmp, perm); err != nil {
 		return err
 	}
 	// A vfs.File may scribble on the bytes it is given (vfs.MemFS does under
@@ -191,30 +190,6 @@ func writeFileAtomic(fsys vfs.FS, path string, data []byte, perm fs.FileMode) er
 		// Best effort: not every file system can sync a directory.
 		_ = d.Sync()
 		d.Close()
-	}
-	return nil
-}
-
-// tempSeq numbers this process's temporary files.
-var tempSeq atomic.Uint64
-
-// tempSuffix names a temporary file uniquely, as os.CreateTemp did: vfs.FS
-// has no exclusive create (Create replaces a file of the same name), so the
-// name itself must not be another writer's, in this process or another.
-func tempSuffix() string {
-	return strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(tempSeq.Add(1), 10)
-}
-
-// setMode gives a new file its permission bits. vfs.File has no Chmod; the
-// operating system's files have one (they embed *os.File), a file of a
-// wrapper of the operating system's FS is reached by name, and a file in
-// memory has no permissions.
-func setMode(fsys vfs.FS, f vfs.File, name string, perm fs.FileMode) error {
-	if c, ok := f.(interface{ Chmod(fs.FileMode) error }); ok {
-		return c.Chmod(perm)
-	}
-	if vfs.Root(fsys) == vfs.Default {
-		return os.Chmod(name, perm)
 	}
 	return nil
 }

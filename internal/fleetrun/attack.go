@@ -2,7 +2,6 @@ package fleetrun
 
 import (
 	"bytes"
-	"crypto/x509"
 	"fmt"
 	"net/http"
 	"strings"
@@ -155,20 +154,3 @@ func (w *world) attackerImage(b devicemodel.Board) ([]byte, error) {
 
 // underAttack reports whether a malicious repository is answering now.
 func (w *world) underAttack() bool { return w.attacker != nil && w.attacker.attack != "" }
-
-// serveThrough answers a device: through the attacker when one is armed,
-// else the gateway.
-func (t *tickingServer) Serve(ep agent.Endpoint, peer *x509.Certificate, req *agent.Request, buf []byte) (agent.Response, int, int, error) {
-	t.w.tick()
-	a := t.w.attacker
-	if a != nil && a.attack != "" {
-		if resp, n, ok := a.serve(req, buf); ok {
-			return resp, len(req.Body), n, nil
-		}
-	}
-	resp, sent, received, err := t.srv.Serve(ep, peer, req, buf)
-	if a != nil && err == nil {
-		a.record(req, resp)
-	}
-	return resp, sent, received, err
-}

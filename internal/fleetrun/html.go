@@ -236,7 +236,8 @@ func rolloutChart(r *Report) (chart, error) {
 	}
 	ta.apply(p, r)
 	p.Y.Min, p.Y.Max = 0, math.Max(maxY, 1)
-	return c, renderSVG(p, &c, fullWidth, fullHeight)
+	err := renderSVG(p, &c, fullWidth, fullHeight)
+	return c, err
 }
 
 // rate is a per-minute rate from a cumulative counter: one point at the
@@ -259,35 +260,32 @@ func rate(ta timeAxis, series []Sample, counter func(Sample) int64, scale float6
 }
 
 func requestsChart(r *Report) (chart, error) {
-	c := chart{ID: "requests", Title: "Requests per minute",
-		Caption: "HTTP requests the gateway served in each minute of simulated time.",
-		Legend:  []legendEntry{entry("requests/min", colourRequests)}}
-	xys := rate(timeAxisOf(r), r.Series, func(s Sample) int64 { return s.Requests }, 1)
-	if !anyAbove(xys, 0) {
-		c.Empty = "The gateway served no request."
-		return c, nil
-	}
-	return c, rateChart(r, &c, xys, colourRequests, "requests/min")
+	return rateChart(r, chart{ID: "requests", Title: "Requests per minute",
+		Caption: "HTTP requests the gateway served in each minute of simulated time."},
+		colourRequests, "requests/min", func(s Sample) int64 { return s.Requests }, 1, "The gateway served no request.")
 }
 
 func bytesChart(r *Report) (chart, error) {
-	c := chart{ID: "bytes", Title: "MB per minute to devices",
-		Caption: "Bytes the devices received from the gateway in each minute, in megabytes (10⁶ bytes).",
-		Legend:  []legendEntry{entry("MB/min", colourBytes)}}
-	xys := rate(timeAxisOf(r), r.Series, func(s Sample) int64 { return s.BytesReceived }, 1e6)
-	if !anyAbove(xys, 0) {
-		c.Empty = "No byte went to the devices."
-		return c, nil
-	}
-	return c, rateChart(r, &c, xys, colourBytes, "MB/min")
+	return rateChart(r, chart{ID: "bytes", Title: "MB per minute to devices",
+		Caption: "Bytes the devices received from the gateway in each minute, in megabytes (10⁶ bytes)."},
+		colourBytes, "MB/min", func(s Sample) int64 { return s.BytesReceived }, 1e6, "No byte went to the devices.")
 }
 
-func rateChart(r *Report, c *chart, xys plotter.XYs, colour color.RGBA, unit string) error {
+// rateChart draws a per-minute rate of a cumulative counter, divided by
+// scale and labelled unit; empty says why when it stays at zero.
+func rateChart(r *Report, c chart, colour color.RGBA, unit string, counter func(Sample) int64, scale float64, empty string) (chart, error) {
+	c.Legend = []legendEntry{entry(unit, colour)}
+	xys := rate(timeAxisOf(r), r.Series, counter, scale)
+	if !anyAbove(xys, 0) {
+		c.Empty = empty
+		return c, nil
+	}
 	p := newPlot("", unit)
 	p.Add(line(xys, colour, tint(colour, 0.8), plotter.PreStep))
 	timeAxisOf(r).apply(p, r)
 	p.Y.Min = 0
-	return renderSVG(p, c, halfWidth, halfHeight)
+	err := renderSVG(p, &c, halfWidth, halfHeight)
+	return c, err
 }
 
 func openChart(r *Report) (chart, error) {
@@ -312,7 +310,8 @@ func openChart(r *Report) (chart, error) {
 	ta.apply(p, r)
 	p.Y.Min = 0
 	p.Y.Max = math.Max(p.Y.Max, 1)
-	return c, renderSVG(p, &c, fullWidth, halfHeight)
+	err := renderSVG(p, &c, fullWidth, halfHeight)
+	return c, err
 }
 
 func timeToUpdateChart(r *Report) (chart, error) {
@@ -362,7 +361,8 @@ func histogramChart(c chart, name string, d Distribution, colour color.RGBA) (ch
 	p.NominalX(labels...)
 	p.Y.Min = 0
 	p.Y.Max = math.Max(p.Y.Max, 1)
-	return c, renderSVG(p, &c, halfWidth, halfHeight)
+	err = renderSVG(p, &c, halfWidth, halfHeight)
+	return c, err
 }
 
 // cohortsChart stacks each cohort's devices by outcome, one horizontal bar
@@ -422,7 +422,8 @@ func cohortsChart(r *Report) (chart, error) {
 	p.NominalY(names...)
 	p.X.Min = 0
 	p.X.Max = math.Max(p.X.Max, 1)
-	return c, renderSVG(p, &c, fullWidth, height)
+	err := renderSVG(p, &c, fullWidth, height)
+	return c, err
 }
 
 // cohortName is a cohort's label: its name, or what it is when unnamed.

@@ -156,7 +156,7 @@ func (l *liveRun) sleepUntil(t time.Time) {
 }
 
 // stop ends the run: timers, devices (each powers off where it is), then
-// the gateway's listeners.
+// the gateway's listeners. It is called once.
 func (l *liveRun) stop() {
 	for _, t := range l.timers {
 		t.Stop()
@@ -164,7 +164,6 @@ func (l *liveRun) stop() {
 	l.cancel()
 	l.devices.Wait()
 	<-l.served
-	l.served <- nil // a second stop finds the gateway already stopped
 }
 
 func (l *liveRun) netStats() sim.NetStats {

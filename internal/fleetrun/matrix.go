@@ -2,7 +2,6 @@ package fleetrun
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"html/template"
 
@@ -73,14 +72,7 @@ func (m *MatrixReport) Failed() bool {
 }
 
 // JSON is matrix.json.
-func (m *MatrixReport) JSON() ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	err := enc.Encode(m)
-	return b.Bytes(), err
-}
+func (m *MatrixReport) JSON() ([]byte, error) { return indentedJSON(m) }
 
 var matrixPage = template.Must(template.New("matrix").Funcs(template.FuncMap{
 	"pct":  func(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) },

@@ -22,6 +22,12 @@ type deviceState struct {
 	updatedAt     time.Time
 }
 
+// downloading says the device has started an update that has not ended
+// yet: not confirmed, reverted or bricked.
+func (st *deviceState) downloading() bool {
+	return !st.downloadStart.IsZero() && st.updatedAt.IsZero() && st.bricked == "" && !st.reverted
+}
+
 // stats are the run's counters, kept as events happen.
 type stats struct {
 	versions       []uint32
@@ -30,6 +36,7 @@ type stats struct {
 	publishTimes   []time.Time
 	end            time.Time
 	updated        int
+	downloading    int // devices whose update is under way (deviceState.downloading)
 	reverted       int
 	bricked        int
 	checkIns       int64
@@ -225,15 +232,9 @@ func (r *Report) Failed() bool {
 
 // sample records the fleet's state for the time series.
 func (w *world) sample() {
-	downloading := 0
-	for _, d := range w.devices {
-		if !d.state.downloadStart.IsZero() && d.state.updatedAt.IsZero() && d.state.bricked == "" && !d.state.reverted {
-			downloading++
-		}
-	}
 	ns := w.netStats()
 	w.stats.series = append(w.stats.series, Sample{
-		At: w.now().Sub(Epoch).Seconds(), Updated: w.stats.updated, Downloading: downloading, Bricked: w.stats.bricked,
+		At: w.now().Sub(Epoch).Seconds(), Updated: w.stats.updated, Downloading: w.stats.downloading, Bricked: w.stats.bricked,
 		Requests: ns.Requests, BytesReceived: ns.BytesReceived, Open: ns.Open,
 	})
 }
@@ -283,29 +284,33 @@ func (w *world) report() *Report {
 	for i, t := range st.publishTimes {
 		r.Published = append(r.Published, Published{Version: st.versions[i], At: t.Sub(Epoch).Seconds()})
 	}
-	for _, c := range w.cohorts {
-		co := CohortOutcomes{Name: c.spec.Name, Board: c.spec.Board, Link: c.spec.Link}
-		reasons := map[string]int{}
-		for _, d := range w.devices {
-			if d.cohort != c {
-				continue
-			}
-			co.Devices++
-			kind := w.outcome(d)
-			co.add(kind)
-			r.Outcomes.add(kind)
-			if kind == "bricked" {
-				reasons[d.state.bricked]++
-			}
+	index := make(map[*cohort]int, len(w.cohorts))
+	reasons := make([]map[string]int, len(w.cohorts))
+	for i, c := range w.cohorts {
+		index[c] = i
+		reasons[i] = map[string]int{}
+		r.Cohorts = append(r.Cohorts, CohortOutcomes{Name: c.spec.Name, Board: c.spec.Board, Link: c.spec.Link})
+	}
+	for _, d := range w.devices {
+		i := index[d.cohort]
+		co := &r.Cohorts[i]
+		co.Devices++
+		kind := w.outcome(d)
+		co.add(kind)
+		r.Outcomes.add(kind)
+		if kind == "bricked" {
+			reasons[i][d.state.bricked]++
 		}
-		for why, n := range reasons {
+	}
+	for i := range r.Cohorts {
+		co := &r.Cohorts[i]
+		for why, n := range reasons[i] {
 			co.BrickReasons = append(co.BrickReasons, Reason{why, n})
 		}
 		sort.Slice(co.BrickReasons, func(i, j int) bool {
 			a, b := co.BrickReasons[i], co.BrickReasons[j]
 			return a.Devices > b.Devices || a.Devices == b.Devices && a.Reason < b.Reason
 		})
-		r.Cohorts = append(r.Cohorts, co)
 	}
 	r.TimeToFraction = fractions(st.timeToUpdate, len(w.devices))
 	r.TimeToUpdate = distribution(st.timeToUpdate)
@@ -355,10 +360,7 @@ func distribution(samples []float64) Distribution {
 	}
 	x := slices.Clone(samples)
 	slices.Sort(x)
-	q := func(p float64) float64 {
-		v, _ := threshold.Threshold{Agg: "p", P: p}.Aggregate(threshold.Metric{Kind: threshold.Trend, Samples: x})
-		return v
-	}
+	q := func(p float64) float64 { return threshold.Percentile(x, p) }
 	d.Min, d.Med, d.P90, d.P95, d.P99, d.Max = x[0], q(50), q(90), q(95), q(99), x[len(x)-1]
 	d.Bounds = histogramBounds
 	d.Histogram = make([]int, len(histogramBounds)+1)
@@ -422,12 +424,16 @@ func (w *world) thresholds(r *Report) []ThresholdResult {
 
 // JSON is the report as report.json holds it: indented, in field order,
 // with nothing escaped that a reader would want to see (k6's "<").
-func (r *Report) JSON() ([]byte, error) {
+func (r *Report) JSON() ([]byte, error) { return indentedJSON(r) }
+
+// indentedJSON encodes v as the reports are written: indented, and with
+// nothing escaped that a reader would want to see.
+func indentedJSON(v any) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(r); err != nil {
+	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil

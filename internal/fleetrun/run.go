@@ -286,6 +286,16 @@ func (w *world) observe(dev *device, e devicemodel.Event) {
 	if w.trace != nil {
 		fmt.Fprintf(w.trace, "%s %s %s\n", now.Sub(Epoch), dev.d.UUID(), e)
 	}
+	// The series counts the devices downloading as they start and stop.
+	was := st.downloading()
+	defer func() {
+		switch is := st.downloading(); {
+		case is && !was:
+			w.stats.downloading++
+		case was && !is:
+			w.stats.downloading--
+		}
+	}()
 	switch e.Kind {
 	case devicemodel.EventApp:
 		if e.Err == nil && e.Version != 0 {

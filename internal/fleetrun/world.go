@@ -7,6 +7,7 @@ package fleetrun
 import (
 	"bytes"
 	"crypto"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -95,6 +96,23 @@ func (w *world) rand(purpose string, n uint64) *rand.ChaCha8 {
 type tickingServer struct {
 	w   *world
 	srv inproc.Server
+}
+
+// Serve answers a device: the attacker when an attack covers the request,
+// else the gateway, whose answers the attacker records.
+func (t *tickingServer) Serve(ep agent.Endpoint, peer *x509.Certificate, req *agent.Request, buf []byte) (agent.Response, int, int, error) {
+	t.w.tick()
+	a := t.w.attacker
+	if a != nil && a.attack != "" {
+		if resp, n, ok := a.serve(req, buf); ok {
+			return resp, len(req.Body), n, nil
+		}
+	}
+	resp, sent, received, err := t.srv.Serve(ep, peer, req, buf)
+	if a != nil && err == nil {
+		a.record(req, resp)
+	}
+	return resp, sent, received, err
 }
 
 func (w *world) tick() {

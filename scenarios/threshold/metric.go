@@ -130,20 +130,25 @@ func (t Threshold) aggregate(m Metric) (float64, error) {
 	case "max":
 		return slices.Max(m.Samples), nil
 	case "med":
-		return percentile(m.Samples, 50), nil
+		return Percentile(sortedCopy(m.Samples), 50), nil
 	}
 	if !(t.P >= 0 && t.P <= 100) { // only a Threshold built in code gets here
 		return 0, fmt.Errorf("percentile %v is outside 0..100", t.P)
 	}
-	return percentile(m.Samples, t.P), nil
+	return Percentile(sortedCopy(m.Samples), t.P), nil
 }
 
-// percentile interpolates linearly between the closest ranks, as k6 does:
-// the p-th percentile of n sorted samples sits at rank p/100*(n-1), counted
-// from 0. samples must not be empty; they are copied, not sorted in place.
-func percentile(samples []float64, p float64) float64 {
+// sortedCopy sorts a copy of samples: the caller's order stays.
+func sortedCopy(samples []float64) []float64 {
 	sorted := slices.Clone(samples)
 	slices.Sort(sorted)
+	return sorted
+}
+
+// Percentile interpolates linearly between the closest ranks, as k6 does:
+// the p-th percentile (0..100) of n sorted samples sits at rank
+// p/100*(n-1), counted from 0. sorted must be sorted and not empty.
+func Percentile(sorted []float64, p float64) float64 {
 	rank := p / 100 * float64(len(sorted)-1)
 	lo := int(rank)
 	if lo >= len(sorted)-1 {
