@@ -524,9 +524,11 @@ func (f *deviceFlash) ReadAt(p []byte, off int64) (int, error) {
 	return f.part.ReadAt(p, off)
 }
 
-func (f *deviceFlash) Program(off int64, p []byte) error {
+func (f *deviceFlash) Program(off int64, p []byte) error { return f.ProgramFrom(off, p, -1) }
+
+func (f *deviceFlash) ProgramFrom(off int64, p []byte, src int64) error {
 	t := f.d.m.cfg.Board.Timing
-	return f.op(off, t.ProgramTime(int64(len(p)), f.d.m.cfg.Board.PageSize), func() error { return f.part.Program(off, p) })
+	return f.op(off, t.ProgramTime(int64(len(p)), f.d.m.cfg.Board.PageSize), func() error { return f.part.ProgramFrom(off, p, src) })
 }
 
 func (f *deviceFlash) Erase(off, n int64) error {

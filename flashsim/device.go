@@ -196,7 +196,17 @@ func (d *Device) ReadAt(p []byte, off int64) (int, error) {
 // ErrNotErased (some target byte does not hold the erase value). A power
 // cut at this operation returns ErrPowerLoss; see ArmPowerCut for what it
 // leaves behind.
-func (d *Device) Program(off int64, p []byte) error {
+func (d *Device) Program(off int64, p []byte) error { return d.programFrom(off, p, -1) }
+
+// ProgramFrom is Program(off, p) for bytes p that were read from the part
+// at src, as a bootloader copies between slots. Its effect, errors and
+// counts are Program's; the part may store the copy as the pages it was
+// read from (when they still hold p) instead of storing p afresh.
+func (d *Device) ProgramFrom(off int64, p []byte, src int64) error {
+	return d.programFrom(off, p, src)
+}
+
+func (d *Device) programFrom(off int64, p []byte, src int64) error {
 	n := int64(len(p))
 	if d.poweredOff {
 		return &OpError{Op: "program", Off: off, Len: n, Err: ErrPowerLoss}
@@ -210,12 +220,12 @@ func (d *Device) Program(off int64, p []byte) error {
 		return &OpError{Op: "program", Off: off, Len: n, Err: err}
 	}
 	if !cut {
-		d.program(off, p)
+		d.program(off, p, src)
 		return nil
 	}
 	switch kind {
 	case CutAfter:
-		d.program(off, p)
+		d.program(off, p, src)
 	case CutDuring:
 		d.tornProgram(off, p)
 	}
@@ -242,8 +252,8 @@ func (d *Device) checkProgram(off int64, p []byte) error {
 	return nil
 }
 
-func (d *Device) program(off int64, p []byte) {
-	d.cells.write(off, p)
+func (d *Device) program(off int64, p []byte, src int64) {
+	d.cells.writeFrom(off, p, src)
 	if d.written != nil {
 		ws := int64(d.geo.WriteSize)
 		markWritten(d.written, off/ws, int64(len(p))/ws)

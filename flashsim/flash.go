@@ -19,6 +19,15 @@ type Flash interface {
 	Erase(off, length int64) error
 }
 
+// A CopyFlash is a Flash that can be told where the bytes of a program were
+// read from on the same part (Device.ProgramFrom), so that a copy between
+// slots costs the emulation no new storage. ProgramFrom(off, p, src) must
+// behave exactly as Program(off, p).
+type CopyFlash interface {
+	Flash
+	ProgramFrom(off int64, p []byte, src int64) error
+}
+
 // Sentinel errors, tested with errors.Is.
 var (
 	// ErrOutOfBounds: the access reaches outside the part or the partition.

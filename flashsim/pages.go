@@ -9,6 +9,9 @@ type cells interface {
 	// value the cells were made with.
 	isErased(off, n int64) bool
 	write(off int64, p []byte)
+	// writeFrom is write of bytes read at src: the cells may reuse what
+	// holds them there.
+	writeFrom(off int64, p []byte, src int64)
 	// erase sets [off, off+n) to the erase value; off and n are multiples of
 	// the page size because sectors are.
 	erase(off, n int64)
@@ -78,6 +81,8 @@ func (c *flatCells) isErased(off, n int64) bool {
 }
 
 func (c *flatCells) write(off int64, p []byte) { copy(c.b[off:], p) }
+
+func (c *flatCells) writeFrom(off int64, p []byte, _ int64) { c.write(off, p) }
 
 func (c *flatCells) erase(off, n int64) {
 	s := c.b[off : off+n]

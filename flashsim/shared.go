@@ -1,5 +1,10 @@
 package flashsim
 
+import (
+	"cmp"
+	"slices"
+)
+
 // sharedCells is the shared representation of a part (it implements cells):
 // a page tree (tree.go), and beside it an overlay of a few pages that
 // differ from the tree.
@@ -31,7 +36,7 @@ const (
 	// maxOverlay is the most pages the overlay holds between two merges,
 	// and the largest program that goes through it (longer ones go to the
 	// tree directly).
-	maxOverlay = 8
+	maxOverlay = 64
 	// maxOwn is the most own pages a merge leaves in the overlay.
 	maxOwn = 4
 )
@@ -41,10 +46,7 @@ func (t *sharedCells[C]) pageSize() int64 { return t.shape.pages.size }
 // find returns the position in the overlay of the first page at index i or
 // after it.
 func (t *sharedCells[C]) find(i int64) int {
-	k := 0
-	for k < len(t.over) && int64(t.over[k].index) < i {
-		k++
-	}
+	k, _ := slices.BinarySearchFunc(t.over, i, func(e overPage, i int64) int { return cmp.Compare(int64(e.index), i) })
 	return k
 }
 
@@ -91,7 +93,13 @@ func (t *sharedCells[C]) isErased(off, n int64) bool {
 	return n == 0 || t.shape.top.isErased(t.root, off, n)
 }
 
-func (t *sharedCells[C]) write(off int64, p []byte) {
+func (t *sharedCells[C]) write(off int64, p []byte) { t.writeFrom(off, p, -1) }
+
+// writeFrom is write for bytes that were read at src (src < 0: nowhere
+// known). A whole page of p that still holds what the page at the matching
+// place after src holds is that page: the copy a bootloader makes between
+// slots stores nothing new and looks nothing up by content.
+func (t *sharedCells[C]) writeFrom(off int64, p []byte, src int64) {
 	n := int64(len(p))
 	if n == 0 {
 		return
@@ -103,13 +111,21 @@ func (t *sharedCells[C]) write(off int64, p []byte) {
 		t.root = t.shape.top.write(t.root, off, p)
 		return
 	}
+	origin := off
 	for i := first; i <= last; i++ {
 		o := off - i*size
 		k := min(int64(len(p)), size-o)
 		var pg *page
 		var fresh bool
 		if k == size {
-			pg, fresh = pages.intern(p[:k])
+			if from := src + (off - origin); src >= 0 && from%size == 0 {
+				if c := t.pageAt(from / size); pages.bytes(c) == string(p[:k]) {
+					pg = c
+				}
+			}
+			if pg == nil {
+				pg, fresh = pages.intern(p[:k])
+			}
 		} else {
 			pg, fresh = pages.patch(t.pageAt(i), o, p[:k])
 		}

@@ -150,6 +150,19 @@ func (l *lockstep) run(s *opScript, maxOps int) {
 			}
 			what = fmt.Sprintf("Program(0x%x, %d bytes)", off, len(data))
 			apply = func(d *flashsim.Device) string { return errString(d.Program(off, data)) }
+			if s.next()%3 == 0 { // a copy: the bytes as read elsewhere on the part, usually
+				src := offset() % size
+				if s.next()%4 != 0 {
+					src -= src % 256
+				}
+				if s.next()%4 != 0 && !l.devs[0].PoweredOff() && src+int64(len(data)) <= size {
+					if _, err := l.devs[0].Clone().ReadAt(data, src); err != nil {
+						l.t.Fatal(err)
+					}
+				}
+				what = fmt.Sprintf("ProgramFrom(0x%x, %d bytes, 0x%x)", off, len(data), src)
+				apply = func(d *flashsim.Device) string { return errString(d.ProgramFrom(off, data, src)) }
+			}
 		case 3: // erase a run of sectors, sometimes off its boundaries
 			first := int(offset()) % len(sectors)
 			count := 1 + s.next()%3

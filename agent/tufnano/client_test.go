@@ -307,7 +307,7 @@ func TestRefreshRejects(t *testing.T) {
 			})
 		}
 	}
-	if len(memo.entries) == 0 {
+	if memo.Len() == 0 {
 		t.Error("the memo remembered no signature")
 	}
 }

@@ -228,18 +228,7 @@ func (k *key) verify(b []byte, s *signature, foundries bool, msg []byte, memo *M
 	if !ok {
 		return false
 	}
-	if memo == nil {
-		return k.check(sig, msg)
-	}
-	id := memo.id(k.ident, sig, msg)
-	if memo.seen(id) {
-		return true
-	}
-	if !k.check(sig, msg) {
-		return false
-	}
-	memo.add(id)
-	return true
+	return memo.Verify(k.ident, sig, msg, func() bool { return k.check(sig, msg) })
 }
 
 // check verifies sig over msg with the key.

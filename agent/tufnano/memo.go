@@ -1,53 +1,11 @@
 package tufnano
 
-import (
-	"crypto/sha256"
-	"encoding/binary"
-	"sync"
-)
+import "github.com/fleetsim/fleetsim/internal/sigmemo"
 
-// Memo remembers signature checks that passed, by content: the key's
-// material, the signature and the signed bytes, hashed together. It is
-// safe for concurrent use and holds at most its capacity of entries
-// (forgetting them all when full: a miss only costs a verification).
-type Memo struct {
-	mu      sync.Mutex
-	max     int
-	entries map[[sha256.Size]byte]struct{}
-}
+// Memo remembers signature checks that passed, by content (the key's
+// material, the signature and the signed bytes), so that a fleet of
+// clients verifying the same metadata pays for one verification.
+type Memo = sigmemo.Memo
 
 // NewMemo returns a memo of at most capacity entries (at least 1).
-func NewMemo(capacity int) *Memo {
-	return &Memo{max: max(capacity, 1), entries: map[[sha256.Size]byte]struct{}{}}
-}
-
-// id names one check: SHA-256 over the three inputs, each prefixed by its
-// length so that no two different triples collide by concatenation.
-func (m *Memo) id(key, sig, msg []byte) [sha256.Size]byte {
-	h := sha256.New()
-	var n [8]byte
-	for _, b := range [][]byte{key, sig, msg} {
-		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
-		h.Write(n[:])
-		h.Write(b)
-	}
-	var id [sha256.Size]byte
-	h.Sum(id[:0])
-	return id
-}
-
-func (m *Memo) seen(id [sha256.Size]byte) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	_, ok := m.entries[id]
-	return ok
-}
-
-func (m *Memo) add(id [sha256.Size]byte) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if len(m.entries) >= m.max {
-		clear(m.entries)
-	}
-	m.entries[id] = struct{}{}
-}
+func NewMemo(capacity int) *Memo { return sigmemo.New(capacity) }

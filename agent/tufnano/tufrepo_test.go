@@ -3,7 +3,9 @@ package tufnano
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,5 +112,116 @@ func TestGatewayRepository(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// splitFetcher serves the root chain from one repository and the other
+// metadata from another: an attacker in front of the gateway that passes the
+// root files through.
+type splitFetcher struct{ roots, rest Fetcher }
+
+func (s splitFetcher) Fetch(name string, dst []byte) (int, error) {
+	if strings.HasSuffix(name, ".root.json") {
+		return s.roots.Fetch(name, dst)
+	}
+	return s.rest.Fetch(name, dst)
+}
+
+// TestRetiredKeysRefusedAfterRotation: the gateway rotates every key in one
+// new root version while a device is off. An attacker who kept the retired
+// targets, snapshot and timestamp keys signs metadata of its own, at higher
+// versions and listing its own image; the device walks the root chain to the
+// new root before it looks at the timestamp, and refuses the attacker's. The
+// gateway's own metadata, signed with the new keys, it takes.
+func TestRetiredKeysRefusedAfterRotation(t *testing.T) {
+	now := epoch
+	rnd := rand.NewChaCha8([32]byte{9})
+	setup, err := tufrepo.GenerateSetup(tufrepo.KeyEd25519, rnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, _, err := tufrepo.New(now, tufrepo.Config{}, setup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The attacker's copy of the repository, with the keys of the day.
+	forged, _, err := tufrepo.New(now, tufrepo.Config{}, setup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(r *tufrepo.Repo, version string) {
+		t.Helper()
+		if _, err := r.AddTarget(now, tufrepo.NewTarget("MIMXRT1060-EVK", version, []string{"devel"}, []byte("image "+version))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(repo, "1000")
+	store := provisioned(t, repo)
+	gw := &gatewayFetcher{repo: repo, tag: "devel"}
+	refresh := func(f Fetcher) (*Client, error) {
+		c, err := New(DefaultLimits(), f, store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, c.Refresh(now)
+	}
+	if _, err := refresh(gw); err != nil {
+		t.Fatal(err)
+	}
+
+	// Before the rotation the attacker's metadata would be believed.
+	add(forged, "6666")
+	for range 10 {
+		if _, err := forged.BumpSnapshot(now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	attacker := splitFetcher{roots: gw, rest: &gatewayFetcher{repo: forged, tag: "devel"}}
+	c, err := New(DefaultLimits(), attacker, maps.Clone(store))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Refresh(now); err != nil {
+		t.Fatalf("the attacker's metadata before the rotation: %v", err)
+	}
+	if _, err := c.Target("MIMXRT1060-EVK-v6666"); err != nil {
+		t.Fatalf("before the rotation: %v", err)
+	}
+
+	now = now.Add(time.Hour)
+	var rots []tufrepo.Rotation
+	for _, role := range []tufrepo.Role{tufrepo.RoleRoot, tufrepo.RoleTargets, tufrepo.RoleSnapshot, tufrepo.RoleTimestamp} {
+		k, err := tufrepo.GenerateKey(tufrepo.KeyEd25519, rnd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rots = append(rots, tufrepo.Rotation{Role: role, Keys: []*tufrepo.PrivateKey{k}})
+	}
+	if _, err := repo.Rotate(now, rots); err != nil {
+		t.Fatal(err)
+	}
+	add(repo, "1001")
+	genuine, _ := repo.View("devel")
+	fake, _ := forged.View("devel")
+	if fake.TimestampVersion <= genuine.TimestampVersion || fake.SnapshotVersion <= genuine.SnapshotVersion {
+		t.Fatalf("the forged view %+v is not ahead of the gateway's %+v", fake, genuine)
+	}
+
+	c, err = refresh(attacker)
+	if k := KindOf(err); k != KindThreshold && k != KindBadSignature {
+		t.Fatalf("metadata signed with retired keys: err %v (kind %v), want a signature refusal", err, k)
+	}
+	if c.RootVersion() != 2 {
+		t.Fatalf("root version %d, want 2: the chain is walked first", c.RootVersion())
+	}
+	c, err = refresh(gw)
+	if err != nil {
+		t.Fatalf("the gateway's metadata under the new keys: %v", err)
+	}
+	if _, err := c.Target("MIMXRT1060-EVK-v1001"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Target("MIMXRT1060-EVK-v6666"); err == nil {
+		t.Fatal("the attacker's target is trusted")
 	}
 }

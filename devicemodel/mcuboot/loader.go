@@ -8,6 +8,7 @@ import (
 
 	"github.com/fleetsim/fleetsim/devicemodel/mcuboot/image"
 	"github.com/fleetsim/fleetsim/flashsim"
+	"github.com/fleetsim/fleetsim/internal/sigmemo"
 )
 
 // DowngradePrevention selects MCUBOOT_DOWNGRADE_PREVENTION (reference §4.6).
@@ -59,6 +60,10 @@ type Config struct {
 	// CopyChunk is the copy buffer size in bytes, a multiple of the write
 	// size; 0 means DefaultCopyChunk.
 	CopyChunk int
+	// Memo, when set, remembers the image signatures that verified, so
+	// that a fleet of bootloaders checking one image pays for one
+	// verification. It changes no verdict.
+	Memo *sigmemo.Memo
 }
 
 // Slot names an image slot.
@@ -425,7 +430,7 @@ func (l *Loader) parseSlot(a *flashsim.Area, off int64) (slotImage, error) {
 // verify checks an image's hash and signatures and, with hardware
 // rollback protection, its security counter against the stored one.
 func (l *Loader) verify(img *image.Image) error {
-	if err := img.Verify(l.cfg.Keys); err != nil {
+	if err := img.VerifyWith(l.cfg.Keys, l.cfg.Memo); err != nil {
 		return err
 	}
 	return l.checkSecurityCounter(img)
@@ -513,7 +518,7 @@ func (l *Loader) bootPrimary(res *BootResult) error {
 		reason = errNonBootable
 	}
 	if reason == nil && l.cfg.ValidatePrimary {
-		reason = img.Verify(l.cfg.Keys)
+		reason = img.VerifyWith(l.cfg.Keys, l.cfg.Memo)
 	}
 	if reason == nil {
 		reason = l.checkSecurityCounter(img)
@@ -606,7 +611,7 @@ func (l *Loader) CopyRegion(src *flashsim.Area, srcOff int64, dst *flashsim.Area
 			return err
 		}
 		if !allBytes(chunk, ev) {
-			if err := dst.Program(dstOff+done, chunk); err != nil {
+			if err := dst.ProgramFrom(dstOff+done, chunk, src, srcOff+done); err != nil {
 				return err
 			}
 		}

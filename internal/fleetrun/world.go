@@ -218,6 +218,7 @@ func (w *world) addCohort(i int) error {
 		Flash:      flashsim.Options{NoSharing: w.noSharing},
 	}
 	cfg.Agent.Limits.Memo = w.memo
+	cfg.Bootloader.Memo = w.memo
 	m, err := devicemodel.NewModel(cfg)
 	if err != nil {
 		return fmt.Errorf("fleet[%d]: %w", i, err)

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+
+	"github.com/fleetsim/fleetsim/internal/sigmemo"
 )
 
 // maxECDSASigLen is the longest P-256 DER signature (72 bytes, also the
@@ -34,7 +36,12 @@ const rsaSaltLen = 32
 // checked failed. With no keys only the hash counts. Malformed hash, key hash
 // or signature TLVs are ErrBadTLV. Unlike MCUboot, which compares a short
 // KEYHASH as a prefix, a KEYHASH must be exactly 32 bytes.
-func (im *Image) Verify(keys []crypto.PublicKey) error {
+func (im *Image) Verify(keys []crypto.PublicKey) error { return im.VerifyWith(keys, nil) }
+
+// VerifyWith is Verify remembering, in memo, the signatures that verified:
+// a fleet checking one image pays for one verification. A nil memo
+// remembers nothing.
+func (im *Image) VerifyWith(keys []crypto.PublicKey, memo *sigmemo.Memo) error {
 	hashes := make([][32]byte, len(keys))
 	for i, k := range keys {
 		h, err := KeyHash(k)
@@ -73,9 +80,16 @@ func (im *Image) Verify(keys []crypto.PublicKey) error {
 				continue
 			}
 			key := keys[selected]
+			// The memo's key names the signature's kind too: the same bytes
+			// under another kind of TLV are another check.
+			memoKey := append(hashes[selected][:], byte(t.Type), byte(t.Type>>8))
 			selected = -1
 			checked++
-			if err := verifySignature(t, key, im.Digest[:]); err != nil {
+			var err error
+			if !memo.Verify(memoKey, t.Value, im.Digest[:], func() bool {
+				err = verifySignature(t, key, im.Digest[:])
+				return err == nil
+			}) {
 				if errors.Is(err, ErrBadTLV) {
 					return err
 				}
