@@ -60,6 +60,9 @@ type Agent struct {
 	startEpoch      time.Time
 	rebootPending   bool
 	partial         *partialDownload
+	// trustedRoot is the root version the TUF client trusted after the
+	// last refresh (0: none yet this boot).
+	trustedRoot int64
 
 	hdr [2]Field
 	req Request

@@ -28,7 +28,7 @@ func (a *Agent) CheckIn() error {
 	}
 	defer conn.Close()
 	err = withBuffer(func(buf []byte) error { return a.checkIn(conn, buf) })
-	a.note(Note{Kind: NoteCheckIn, Err: err})
+	a.note(Note{Kind: NoteCheckIn, Root: a.trustedRoot, Err: err})
 	return err
 }
 
@@ -66,7 +66,11 @@ func (a *Agent) refresh(fetch tufnano.Fetcher) error {
 		return err
 	}
 	defer client.Release()
-	if err := client.Refresh(now); err != nil {
+	// The root chain is walked first, and every root accepted is kept even
+	// when a later step of the refresh fails.
+	err = client.Refresh(now)
+	a.trustedRoot = client.RootVersion()
+	if err != nil {
 		return err
 	}
 	a.selectTarget(client.TargetsMetadata())

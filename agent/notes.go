@@ -22,7 +22,7 @@ const (
 	// NoteConfig: /config changed a setting (Text says which).
 	NoteConfig
 	// NoteCheckIn: a check-in ended; Err is nil when the TUF refresh
-	// succeeded.
+	// succeeded. Root is the root version the device trusts after it.
 	NoteCheckIn
 	// NoteSelect: the selected target (Version 0: none matches).
 	NoteSelect
@@ -74,7 +74,9 @@ type Note struct {
 	Status  int
 	Bytes   int64
 	Total   int64
-	Err     error
+	// Root is a check-in's trusted TUF root version (0: unknown).
+	Root int64
+	Err  error
 }
 
 // String formats the note as one stable line: its kind, then its fields.
@@ -90,6 +92,11 @@ func (n Note) String() string {
 	}
 	if n.Status != 0 {
 		fmt.Fprintf(&b, " %d", n.Status)
+	}
+	// Root version 1 is every device's until a key rotation: traces name
+	// the root only after one, and stay as they were without.
+	if n.Root > 1 {
+		fmt.Fprintf(&b, " root %d", n.Root)
 	}
 	if n.Total != 0 {
 		fmt.Fprintf(&b, " %d/%d", n.Bytes, n.Total)

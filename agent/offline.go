@@ -39,7 +39,7 @@ func (a *Agent) CheckSource(src Source) error {
 		a.Confirm()
 		a.finishOffline()
 	}
-	a.note(Note{Kind: NoteCheckIn, Text: "offline", Err: err})
+	a.note(Note{Kind: NoteCheckIn, Text: "offline", Root: a.trustedRoot, Err: err})
 	return err
 }
 

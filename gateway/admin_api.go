@@ -35,6 +35,7 @@ func (g *Gateway) AdminHandler(token string) http.Handler {
 	mux.HandleFunc("POST /v1/waves/{name}/rollout", g.postRollout)
 	mux.HandleFunc("POST /v1/waves/{name}/complete", g.endWave(true))
 	mux.HandleFunc("POST /v1/waves/{name}/cancel", g.endWave(false))
+	mux.HandleFunc("POST /v1/keys/rotate", g.postKeysRotate)
 	mux.HandleFunc("GET /v1/status", g.getStatus)
 	mux.HandleFunc("GET /v1/devices", g.getDevices)
 	mux.HandleFunc("GET /v1/devices/{uuid}", g.getDeviceAdmin)

@@ -76,6 +76,8 @@ func FuzzParseAdminBodies(f *testing.F) {
 	f.Add([]byte(`{"group":"g1"}`))
 	f.Add([]byte(`{"tag":"main"}`))
 	f.Add([]byte(`{"in_progress_timeout_minutes":1e308}`))
+	f.Add([]byte(`{"roles":["root","targets","snapshot","timestamp"]}`))
+	f.Add([]byte(`{"roles":["root","root"]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _, err := parseWaveRequest(data)
 		checkBadRequest(t, err)
@@ -87,5 +89,10 @@ func FuzzParseAdminBodies(f *testing.F) {
 		checkBadRequest(t, err)
 		_, err = parseTagRequest(data)
 		checkBadRequest(t, err)
+		roles, err := parseKeyRotationRequest(data)
+		checkBadRequest(t, err)
+		if err == nil && (len(roles) == 0 || len(roles) > len(rotatableRoles)) {
+			t.Fatalf("accepted %d roles", len(roles))
+		}
 	})
 }

@@ -15,7 +15,7 @@ import (
 
 func TestBuiltinsParse(t *testing.T) {
 	entries := scenarios.Builtin()
-	want := []string{"bad-canary", "capacity", "malicious-repo", "nb-iot-large", "power-cut-storm", "quick", "scale", "staged", "thundering-herd"}
+	want := []string{"bad-canary", "capacity", "malicious-repo", "nb-iot-large", "power-cut-storm", "quick", "root-rotation", "scale", "staged", "thundering-herd"}
 	var names []string
 	for _, e := range entries {
 		names = append(names, e.Name)
@@ -200,6 +200,18 @@ func TestParseErrors(t *testing.T) {
 			`x.yaml:6: rollout.waves[0].percentage: must be between 0 and 100`},
 		{"abort rate above 1", "fleet:\n  - {count: 1, board: rt1060, production: true}\nrollout:\n  versions: [1001]\n  waves:\n    - at: 1h\n      abort_failure_rate: 10\n",
 			`x.yaml:7: rollout.waves[0].abort_failure_rate: must be between 0 and 1 (a share of the wave's devices)`},
+		{"rotation of an unknown role", good + "  rotations:\n    - at: 1h\n      roles: [root, mirror]\n",
+			`x.yaml:8: rollout.rotations[0].roles[1]: unknown role "mirror" (roles: root, targets, snapshot, timestamp)`},
+		{"rotation of a role twice", good + "  rotations:\n    - {at: 1h, roles: [timestamp, timestamp]}\n",
+			`x.yaml:7: rollout.rotations[0].roles[1]: timestamp is listed twice`},
+		{"rotation without roles", good + "  rotations:\n    - at: 1h\n",
+			`x.yaml:7: rollout.rotations[0].roles: list the roles given new keys: root, targets, snapshot, timestamp`},
+		{"rotations out of order", good + "  rotations:\n    - {at: 2h, roles: [root]}\n    - {at: 1h, roles: [root]}\n",
+			`x.yaml:8: rollout.rotations[1].at: 1h is before the rotation before it (2h)`},
+		{"rotation after the end", "duration: 2h\n" + good + "  rotations:\n    - {at: 2h, roles: [root]}\n",
+			`x.yaml:8: rollout.rotations[0].at: 2h is when the run is over (duration 2h)`},
+		{"root_rotated without a rotation", good + "expect:\n  root_rotated: [\"rate>=0.99\"]\n",
+			`x.yaml:7: expect.root_rotated: the scenario rotates no keys: add rollout.rotations, e.g. [{at: 1h, roles: [root, timestamp]}]`},
 		{"unknown fault", good + "faults:\n  - kind: meteor\n",
 			`x.yaml:7: faults[0].kind: unknown fault kind "meteor" (kinds: power-cut, network-outage, gateway-outage, malicious-repo, clock-skew)`},
 		{"bad phase", good + "faults:\n  - kind: power-cut\n    phase: reboot\n    rate: 0.1\n",
@@ -231,7 +243,7 @@ func TestParseErrors(t *testing.T) {
 		{"no thresholds", good + "expect:\n  updated: []\n",
 			`x.yaml:7: expect.updated: list at least one threshold, e.g. ["rate>=0.99"]`},
 		{"the first bad metric in the file", good + "expect:\n  zz: [\"count==0\"]\n  aa: [\"count==0\"]\n",
-			`x.yaml:7: expect.zz: unknown metric "zz" (metrics: time_to_update, update_duration, updated, reverted, failed, still_old, bricked, compromised, attacks_refused, requests, bytes_sent, bytes_received, check_ins, peak_concurrency, gateway_utilization, max_queue_wait)`},
+			`x.yaml:7: expect.zz: unknown metric "zz" (metrics: time_to_update, update_duration, updated, reverted, failed, still_old, bricked, compromised, attacks_refused, root_rotated, requests, bytes_sent, bytes_received, check_ins, peak_concurrency, gateway_utilization, max_queue_wait)`},
 		{"unknown mode", "mode: dream\n" + good,
 			`x.yaml:1: mode: unknown mode "dream" (modes: virtual, live)`},
 		{"negative seed", "seed: -1\n",
@@ -337,7 +349,7 @@ func TestResolve(t *testing.T) {
 	if !errors.Is(err, scenarios.ErrUnknownScenario) {
 		t.Fatalf("Resolve(stagd) = %v, want ErrUnknownScenario", err)
 	}
-	want := `unknown scenario "stagd": no such file, nor a built-in scenario (built-ins: bad-canary, capacity, malicious-repo, nb-iot-large, power-cut-storm, quick, scale, staged, thundering-herd)`
+	want := `unknown scenario "stagd": no such file, nor a built-in scenario (built-ins: bad-canary, capacity, malicious-repo, nb-iot-large, power-cut-storm, quick, root-rotation, scale, staged, thundering-herd)`
 	if err.Error() != want {
 		t.Errorf("Resolve(stagd):\n got %v\nwant %s", err, want)
 	}

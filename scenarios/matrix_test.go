@@ -177,7 +177,7 @@ func TestMatrixErrors(t *testing.T) {
 		{"index of a mapping", "  rollout[0].at: [1h]\n",
 			`x.yaml:12: matrix.rollout[0].at: rollout is not a list`},
 		{"a whole section", "  rollout: [1]\n",
-			`x.yaml:12: matrix.rollout: rollout is a rollout: name one of its fields (image_size, versions, at, waves)`},
+			`x.yaml:12: matrix.rollout: rollout is a rollout: name one of its fields (image_size, versions, at, waves, rotations)`},
 		{"a whole list", "  rollout.versions: [1]\n",
 			`x.yaml:12: matrix.rollout.versions: rollout.versions is a list: give an index, e.g. rollout.versions[0]`},
 		{"a mapping", "  fleet[0].firmware: [hangs]\n",

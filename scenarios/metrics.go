@@ -30,6 +30,7 @@ var Metrics = []Metric{
 	{"bricked", threshold.Counter, "devices that stopped for good: no bootable image, or a boot loop"},
 	{"compromised", threshold.Counter, "devices that ran firmware the rollout never published (an attacker's)"},
 	{"attacks_refused", threshold.Counter, "check-ins and downloads a device refused while a malicious repository attacked it"},
+	{"root_rotated", threshold.Rate, "share of devices that end trusting the root version of the last key rotation, having walked the root chain to it (scenarios with rollout.rotations)"},
 	{"requests", threshold.Counter, "requests the gateway received from devices"},
 	{"bytes_sent", threshold.Counter, "bytes the gateway sent to devices (responses: metadata and images)"},
 	{"bytes_received", threshold.Counter, "bytes the gateway received from devices (request bodies)"},

@@ -90,6 +90,22 @@ type Rollout struct {
 	// Waves roll the last version out to production devices in steps,
 	// from its publication on.
 	Waves []Wave `yaml:"waves" json:"waves,omitempty"`
+	// Rotations replace the gateway's TUF signing keys during the run,
+	// in time order.
+	Rotations []Rotation `yaml:"rotations" json:"rotations,omitempty"`
+}
+
+// Rotation replaces the gateway's TUF signing keys, as an operator does on
+// a schedule or after a key leaked: the gateway signs root version N+1,
+// listing the new keys, with the old and the new root keys, and devices
+// walk the root chain to it at their next check-in.
+type Rotation struct {
+	// At is the simulated time of the rotation, no earlier than the one
+	// before.
+	At Duration `yaml:"at" json:"at"`
+	// Roles are the TUF roles given new keys, each once: root, targets,
+	// snapshot, timestamp. All of them change in the one new root version.
+	Roles []string `yaml:"roles" json:"roles" jsonschema:"minItems=1,uniqueItems=true,enum=root,enum=targets,enum=snapshot,enum=timestamp"`
 }
 
 // Wave is one step of a production rollout.

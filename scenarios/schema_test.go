@@ -27,6 +27,7 @@ var scenarioTypes = []reflect.Type{
 	reflect.TypeFor[scenarios.Cohort](),
 	reflect.TypeFor[scenarios.Rollout](),
 	reflect.TypeFor[scenarios.Wave](),
+	reflect.TypeFor[scenarios.Rotation](),
 	reflect.TypeFor[scenarios.Fault](),
 	reflect.TypeFor[scenarios.Gateway](),
 }

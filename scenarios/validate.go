@@ -34,6 +34,8 @@ var (
 	FaultKinds = []string{"power-cut", "network-outage", "gateway-outage", "malicious-repo", "clock-skew"}
 	// Attacks are what a malicious-repo fault does.
 	Attacks = []string{"freeze", "rollback", "mix-and-match", "arbitrary-image"}
+	// RotationRoles are the TUF roles a rotation can give new keys.
+	RotationRoles = []string{"root", "targets", "snapshot", "timestamp"}
 	// Phases are devicemodel's power-cut phases that a scenario can name
 	// ("" is any phase).
 	Phases = []string{"download", "swap", "confirm", "storage"}
@@ -270,7 +272,37 @@ func (s *Scenario) validateRollout(c checker) *Error {
 	if err := s.validateImageFits(c); err != nil {
 		return err
 	}
+	if err := s.validateRotations(c); err != nil {
+		return err
+	}
 	return s.validateWaves(c, last)
+}
+
+func (s *Scenario) validateRotations(c checker) *Error {
+	rs := s.Rollout.Rotations
+	for i, r := range rs {
+		p := fmt.Sprintf("rollout.rotations[%d]", i)
+		switch {
+		case r.At < 0:
+			return c.fail(p+".at", "must not be negative")
+		case i > 0 && r.At < rs[i-1].At:
+			return c.fail(p+".at", "%s is before the rotation before it (%s)", r.At, rs[i-1].At)
+		case r.At >= s.Duration:
+			return c.fail(p+".at", "%s is when the run is over (duration %s)", r.At, s.Duration)
+		case len(r.Roles) == 0:
+			return c.fail(p+".roles", "list the roles given new keys: %s", strings.Join(RotationRoles, ", "))
+		}
+		for j, role := range r.Roles {
+			rp := fmt.Sprintf("%s.roles[%d]", p, j)
+			if !slices.Contains(RotationRoles, role) {
+				return c.fail(rp, "unknown role %q (roles: %s)", role, strings.Join(RotationRoles, ", "))
+			}
+			if slices.Contains(r.Roles[:j], role) {
+				return c.fail(rp, "%s is listed twice", role)
+			}
+		}
+	}
+	return nil
 }
 
 // validateImageFits checks that an image of the rollout's size fits the
@@ -432,6 +464,9 @@ func (s *Scenario) validateExpect(c checker) *Error {
 				return c.fail(p, "unknown metric %q (did you mean %q?)", name, near)
 			}
 			return c.fail(p, "unknown metric %q (metrics: %s)", name, strings.Join(MetricNames(), ", "))
+		}
+		if name == "root_rotated" && len(s.Rollout.Rotations) == 0 {
+			return c.fail(p, "the scenario rotates no keys: add rollout.rotations, e.g. [{at: 1h, roles: [root, timestamp]}]")
 		}
 		exprs := s.Expect[name]
 		if len(exprs) == 0 {

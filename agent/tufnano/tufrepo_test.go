@@ -127,12 +127,14 @@ func (s splitFetcher) Fetch(name string, dst []byte) (int, error) {
 	return s.rest.Fetch(name, dst)
 }
 
-// TestRetiredKeysRefusedAfterRotation: the gateway rotates every key in one
-// new root version while a device is off. An attacker who kept the retired
-// targets, snapshot and timestamp keys signs metadata of its own, at higher
-// versions and listing its own image; the device walks the root chain to the
-// new root before it looks at the timestamp, and refuses the attacker's. The
-// gateway's own metadata, signed with the new keys, it takes.
+// TestRetiredKeysRefusedAfterRotation: an attacker in front of the gateway
+// who kept the targets, snapshot and timestamp keys signs metadata of its
+// own, at higher versions and listing its own image, which a device believes
+// before a rotation. The gateway then rotates every key in one new root
+// version while the device is off; back on, the device walks the root chain
+// to the new root before it looks at the timestamp, and refuses the
+// attacker's metadata, signed with retired keys. The gateway's own, signed
+// with the new keys, it takes.
 func TestRetiredKeysRefusedAfterRotation(t *testing.T) {
 	now := epoch
 	rnd := rand.NewChaCha8([32]byte{9})

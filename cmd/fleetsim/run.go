@@ -338,6 +338,10 @@ func printSummary(w io.Writer, r *fleetrun.Report, wall time.Duration, path stri
 	if fc := r.Faults; fc.Attacks > 0 {
 		fmt.Fprintf(w, "  %s %d attacks  %d refused by devices  %d devices compromised\n", dots("attacks", 16), fc.Attacks, fc.AttacksRefused, fc.Compromised)
 	}
+	for _, rot := range r.Rotations {
+		fmt.Fprintf(w, "  %s %s at %s: root v%d, trusted by %d of %d devices\n", dots("key rotation", 16),
+			strings.Join(rot.Roles, ", "), fmtDuration(time.Duration(rot.At*float64(time.Second))), rot.RootVersion, rot.Trusting, r.Devices)
+	}
 	fmt.Fprintf(w, "  %s %s (and report.html beside it)\n\n", dots("report", 16), path)
 }
 

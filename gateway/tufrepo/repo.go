@@ -622,44 +622,86 @@ func (r *Repo) ExtendRoot(now time.Time, rootKeys ...*PrivateKey) ([]Warning, er
 }
 
 // RotateKeys replaces the keys of role with keys at the given threshold
-// (0 means 1) in a new root version N+1. The new root is signed to threshold
-// by the old root's root keys and by the new root's (for a root rotation,
-// by the old and the new keys), as a client checks it (TUF §5.3.4-5);
-// rootKeys are root keys the repository does not hold. New root keys are held
-// only when the repository was not set up with OfflineRoot; new keys of the
-// other roles are always held, and keys no role uses any more are dropped.
-// For targets, snapshot and timestamp every view is then re-signed with the
-// new keys.
+// (0 means 1) in a new root version N+1: Rotate with one Rotation.
+//
+// Errors: as Rotate.
+func (r *Repo) RotateKeys(now time.Time, role Role, keys []*PrivateKey, threshold int, rootKeys ...*PrivateKey) ([]Warning, error) {
+	return r.Rotate(now, []Rotation{{Role: role, Keys: keys, Threshold: threshold}}, rootKeys...)
+}
+
+// Rotation gives one role new keys.
+type Rotation struct {
+	Role Role
+	Keys []*PrivateKey
+	// Threshold is the number of signatures root demands; 0 means 1.
+	Threshold int
+}
+
+// Rotate replaces the keys of every role in rotations in one new root
+// version N+1, so that a client walks one step of the chain however many
+// roles change. The new root is signed to threshold by the old root's root
+// keys and by the new root's (for a root rotation, by the old and the new
+// keys), as a client checks it (TUF §5.3.4-5); rootKeys are root keys the
+// repository does not hold. New root keys are held only when the repository
+// was not set up with OfflineRoot; new keys of the other roles are always
+// held, and keys no role uses any more are dropped. When targets, snapshot
+// or timestamp change, every view is then re-signed with the new keys.
 //
 // Errors: ErrBadKey (no keys, bad threshold, duplicate key), ErrBadConfig
-// (unknown role), ErrMissingKeys (root thresholds not met), storage errors.
-func (r *Repo) RotateKeys(now time.Time, role Role, keys []*PrivateKey, threshold int, rootKeys ...*PrivateKey) ([]Warning, error) {
-	if !role.valid() {
-		return nil, badConfig("unknown role %q", role)
+// (no rotation, an unknown role or one given twice), ErrMissingKeys (root
+// thresholds not met), storage errors.
+func (r *Repo) Rotate(now time.Time, rotations []Rotation, rootKeys ...*PrivateKey) ([]Warning, error) {
+	if len(rotations) == 0 {
+		return nil, badConfig("no role to rotate")
 	}
-	ids, err := checkRoleKeys(role, keys, &threshold)
-	if err != nil {
-		return nil, err
+	rotations = slices.Clone(rotations) // thresholds are filled in
+	ids := make([][]string, len(rotations))
+	extra := slices.Clone(rootKeys)
+	var rebuild, snapshot, online bool
+	for i := range rotations {
+		rot := &rotations[i]
+		if !rot.Role.valid() {
+			return nil, badConfig("unknown role %q", rot.Role)
+		}
+		for _, prev := range rotations[:i] {
+			if prev.Role == rot.Role {
+				return nil, badConfig("role %s given twice", rot.Role)
+			}
+		}
+		var err error
+		if ids[i], err = checkRoleKeys(rot.Role, rot.Keys, &rot.Threshold); err != nil {
+			return nil, err
+		}
+		switch rot.Role {
+		case RoleRoot:
+			extra = append(extra, rot.Keys...)
+		case RoleTargets:
+			rebuild, snapshot, online = true, true, true
+		case RoleSnapshot:
+			snapshot, online = true, true
+		default:
+			online = true
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	tx := r.st.clone()
-	extra := rootKeys
-	if role == RoleRoot {
-		extra = append(slices.Clone(rootKeys), keys...)
-	}
-	err = r.newRoot(tx, now, func(nr *metadata.RootType) {
-		nr.Roles[string(role)] = &metadata.Role{KeyIDs: ids, Threshold: threshold}
-		for _, k := range keys {
-			nr.Keys[k.id] = k.Public()
+	err := r.newRoot(tx, now, func(nr *metadata.RootType) {
+		for i, rot := range rotations {
+			nr.Roles[string(rot.Role)] = &metadata.Role{KeyIDs: ids[i], Threshold: rot.Threshold}
+			for _, k := range rot.Keys {
+				nr.Keys[k.id] = k.Public()
+			}
 		}
 	}, extra)
 	if err != nil {
 		return nil, err
 	}
-	if role != RoleRoot || !r.offlineRoot {
-		for _, k := range keys {
-			tx.keys[k.id] = k
+	for _, rot := range rotations {
+		if rot.Role != RoleRoot || !r.offlineRoot {
+			for _, k := range rot.Keys {
+				tx.keys[k.id] = k
+			}
 		}
 	}
 	// Keys no role of the new root uses are retired: stop holding them.
@@ -669,12 +711,11 @@ func (r *Repo) RotateKeys(now time.Time, role Role, keys []*PrivateKey, threshol
 			delete(tx.keys, id)
 		}
 	}
-	if role == RoleRoot {
-		return r.commit(tx)
-	}
-	for _, tag := range tx.tagNames() {
-		if err := r.publishTag(tx, tag, now, role == RoleTargets, role != RoleTimestamp); err != nil {
-			return nil, err
+	if online {
+		for _, tag := range tx.tagNames() {
+			if err := r.publishTag(tx, tag, now, rebuild, snapshot); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return r.commit(tx)

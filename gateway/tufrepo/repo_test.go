@@ -603,3 +603,74 @@ func TestConcurrentFetch(t *testing.T) {
 		}
 	}
 }
+
+// TestRotateEveryRoleInOneRoot: rotating root and the online roles together
+// makes one new root version, signed by the old and the new root keys, which
+// go-tuf follows; the retired keys are no longer held, and the views are
+// signed by the new ones.
+func TestRotateEveryRoleInOneRoot(t *testing.T) {
+	r, setup := newTestRepo(t, Config{})
+	name := addTarget(t, r, t0, "MIMXRT1060-EVK", "1000", "devel")
+	dev := newGoTUFDevice(t, r, "devel")
+	images := map[string][]byte{name: image("MIMXRT1060-EVK", "1000")}
+	if _, err := dev.update(r, t0, images, name); err != nil {
+		t.Fatal(err)
+	}
+	rnd := seeded(12)
+	var rots []Rotation
+	for _, role := range allRoles {
+		k, err := GenerateKey(KeyEd25519, rnd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rots = append(rots, Rotation{Role: role, Keys: []*PrivateKey{k}})
+	}
+	before, _ := r.View("devel")
+	if _, err := r.Rotate(t0, rots); err != nil {
+		t.Fatal(err)
+	}
+	if v := r.RootVersion(); v != 2 {
+		t.Fatalf("root version %d after one rotation of four roles, want 2", v)
+	}
+	f, _ := r.Root(2)
+	if f.Signatures != 2 {
+		t.Errorf("2.root.json has %d signatures, want the old and the new root key's", f.Signatures)
+	}
+	ri := r.RootInfo()
+	for i, role := range allRoles {
+		ro := ri.Role(role)
+		if ids := ro.KeyIDs(); len(ids) != 1 || ids[0] != rots[i].Keys[0].ID() || !ro.Keys[0].Held || ro.Threshold != 1 {
+			t.Errorf("%s: %+v, want the new key, held, threshold 1", role, ro)
+		}
+		if ri.Role(role).KeyIDs()[0] == setup.role(role).Keys[0].ID() {
+			t.Errorf("%s still has its old key", role)
+		}
+	}
+	after, _ := r.View("devel")
+	if after.TargetsVersion <= before.TargetsVersion || after.SnapshotVersion <= before.SnapshotVersion || after.TimestampVersion <= before.TimestampVersion {
+		t.Errorf("view %+v after the rotation, %+v before: every role re-signed", after, before)
+	}
+	if _, err := dev.update(r, t0, images, name); err != nil {
+		t.Fatalf("go-tuf after the rotation: %v", err)
+	}
+	// A later rotation needs only the new root key, which the repository
+	// holds.
+	if _, err := r.Rotate(t0, rots[1:2]); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		rots []Rotation
+	}{
+		{"none", nil},
+		{"twice", []Rotation{rots[1], rots[1]}},
+		{"unknown", []Rotation{{Role: "mirror", Keys: rots[1].Keys}}},
+	} {
+		if _, err := r.Rotate(t0, c.rots); !errors.Is(err, ErrBadConfig) {
+			t.Errorf("%s: err %v, want ErrBadConfig", c.name, err)
+		}
+	}
+	if v := r.RootVersion(); v != 3 {
+		t.Errorf("root version %d, want 3: refused rotations change nothing", v)
+	}
+}

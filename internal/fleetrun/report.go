@@ -20,6 +20,9 @@ type deviceState struct {
 	bricked       string
 	downloadStart time.Time
 	updatedAt     time.Time
+	// root is the TUF root version the device trusts (0: it never
+	// refreshed).
+	root int64
 }
 
 // downloading says the device has started an update that has not ended
@@ -50,6 +53,8 @@ type stats struct {
 
 	series []Sample
 	waves  []WaveOutcome
+
+	rotations []RotationOutcome // as made, without the devices trusting them
 }
 
 func newStats(s *scenarios.Scenario) *stats {
@@ -103,6 +108,7 @@ type Report struct {
 	UpdateDuration Distribution      `json:"update_duration"`
 	Gateway        GatewayLoad       `json:"gateway"`
 	Waves          []WaveOutcome     `json:"waves,omitempty"`
+	Rotations      []RotationOutcome `json:"rotations,omitempty"` // key rotations, and the devices trusting each root
 	Faults         FaultCounts       `json:"faults"`
 	Thresholds     []ThresholdResult `json:"thresholds"`
 	Series         []Sample          `json:"series"`
@@ -279,7 +285,7 @@ func (w *world) report() *Report {
 			Handshakes: ns.Connections, ConnectFailures: ns.ConnectFailures, PeakConnections: ns.PeakOpen, CheckIns: st.checkIns},
 		Faults: FaultCounts{PowerCutsArmed: st.powerCutsArmed, PowerCuts: st.powerCuts, Outages: st.outages, GatewayRestarts: st.gatewayRestarts,
 			Attacks: st.attacks, AttacksRefused: st.attacksRefused, Compromised: st.compromised, ClockSkewed: st.clockSkewed},
-		Series: st.series, Waves: st.waves,
+		Series: st.series, Waves: st.waves, Rotations: w.rotationOutcomes(),
 	}
 	for i, t := range st.publishTimes {
 		r.Published = append(r.Published, Published{Version: st.versions[i], At: t.Sub(Epoch).Seconds()})
@@ -382,6 +388,7 @@ func (w *world) metrics(r *Report) map[string]threshold.Metric {
 		"bricked":             counter(int64(r.Outcomes.Bricked)),
 		"compromised":         counter(r.Faults.Compromised),
 		"attacks_refused":     counter(r.Faults.AttacksRefused),
+		"root_rotated":        {Kind: threshold.Rate, Count: float64(w.trusting(w.rootTarget())), Total: float64(r.Devices)},
 		"still_old":           counter(int64(r.Outcomes.StillOld)),
 		"requests":            counter(r.Gateway.Requests),
 		"bytes_sent":          counter(r.Gateway.ToDevices),

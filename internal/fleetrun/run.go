@@ -96,6 +96,7 @@ func Run(s *scenarios.Scenario, o Options) (*Report, error) {
 		return nil, err
 	}
 	w.scheduleWaves()
+	w.scheduleRotations()
 	if err := w.scheduleFaults(); err != nil {
 		w.shutdown()
 		return nil, err
@@ -216,9 +217,10 @@ func (w *world) progress() Progress {
 }
 
 // settled reports whether nothing more can happen to the outcome: every
-// version is out and every device is updated or bricked.
+// version is out, every device is updated or bricked, and trusts the root
+// of the last key rotation unless bricked.
 func (w *world) settled() bool {
-	return w.stats.published == len(w.s.Rollout.Versions) && w.stats.updated+w.stats.bricked == len(w.devices)
+	return w.stats.published == len(w.s.Rollout.Versions) && w.stats.updated+w.stats.bricked == len(w.devices) && w.rotationsSettled()
 }
 
 // shutdown stops every device where it is and lets its goroutine return.
@@ -326,6 +328,7 @@ func (w *world) observeAgent(dev *device, n agent.Note, now time.Time) {
 	st := &dev.state
 	switch n.Kind {
 	case agent.NoteCheckIn:
+		w.observeRoot(dev, n.Root)
 		if n.Err == nil {
 			w.stats.checkIns++
 		} else if w.underAttack() {
@@ -411,7 +414,11 @@ func (w *world) armPowerCuts(i int, f scenarios.Fault) {
 // restartGateway opens the gateway again on its store, as a restarted
 // process would.
 func (w *world) restartGateway() error {
-	g, err := gateway.Open(w.dir, w.gwOptions())
+	o := w.gwOptions()
+	// A stream of its own: a key rotation after the restart must not draw
+	// the bytes the first gateway made its keys from.
+	o.Random = w.rand("gateway", uint64(w.stats.gatewayRestarts)+1)
+	g, err := gateway.Open(w.dir, o)
 	if err != nil {
 		return err
 	}
