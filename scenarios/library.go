@@ -78,34 +78,35 @@ func BuiltinNames() []string {
 	return names
 }
 
-// LoadBuiltin parses the built-in scenario called name; its errors name
-// the file as "NAME.yaml".
+// LoadBuiltin parses the built-in scenario called name, with overrides;
+// its errors name the file as "NAME.yaml".
 //
 // Errors: ErrUnknownScenario (wrapped, listing the built-ins) for a name
 // that is not built in.
-func LoadBuiltin(name string) (*Scenario, error) {
+func LoadBuiltin(name string, overrides ...Override) (*Scenario, error) {
 	for _, e := range builtins() {
 		if e.Name == name {
-			return Parse(name+".yaml", e.Data)
+			return Parse(name+".yaml", e.Data, overrides...)
 		}
 	}
 	return nil, fmt.Errorf("%w %q (built-in scenarios: %s)", ErrUnknownScenario, name, strings.Join(BuiltinNames(), ", "))
 }
 
 // Resolve finds the scenario a command line names: the file at arg when
-// there is one, otherwise the built-in scenario called arg.
+// there is one, otherwise the built-in scenario called arg; the overrides
+// apply to either (Parse).
 //
 // Errors: those of Load and Parse; the file's error when arg looks like a
 // path (it has a directory or a .yaml/.yml suffix) but cannot be read;
 // ErrUnknownScenario (wrapped, listing the built-ins) otherwise.
-func Resolve(arg string) (*Scenario, error) {
+func Resolve(arg string, overrides ...Override) (*Scenario, error) {
 	if info, err := os.Stat(arg); err == nil && !info.IsDir() {
-		return Load(arg)
+		return Load(arg, overrides...)
 	}
 	if strings.ContainsAny(arg, `/\`) || strings.HasSuffix(arg, ".yaml") || strings.HasSuffix(arg, ".yml") {
-		return Load(arg) // says why the file cannot be read
+		return Load(arg, overrides...) // says why the file cannot be read
 	}
-	s, err := LoadBuiltin(arg)
+	s, err := LoadBuiltin(arg, overrides...)
 	if errors.Is(err, ErrUnknownScenario) {
 		return nil, fmt.Errorf("%w %q: no such file, nor a built-in scenario (built-ins: %s)", ErrUnknownScenario, arg, strings.Join(BuiltinNames(), ", "))
 	}

@@ -32,6 +32,9 @@ type Error struct {
 	Path string
 	// Reason says what is wrong and, where it helps, what is allowed.
 	Reason string
+	// Set is the override, "PATH=VALUE", whose value is wrong, when the
+	// value came from one rather than from the file (Line is then 0).
+	Set string
 }
 
 func (e *Error) Error() string {
@@ -44,7 +47,11 @@ func (e *Error) Error() string {
 	case e.Line > 0:
 		b.WriteString("line " + strconv.Itoa(e.Line) + ": ")
 	}
-	if e.Path != "" {
+	if e.Set != "" {
+		b.WriteString("--set " + e.Set + ": ")
+	}
+	// A path the override names already goes without saying.
+	if e.Path != "" && !strings.HasPrefix(e.Set, e.Path+"=") {
 		b.WriteString(e.Path + ": ")
 	}
 	b.WriteString(e.Reason)
@@ -53,14 +60,14 @@ func (e *Error) Error() string {
 	return strings.Join(strings.Fields(b.String()), " ")
 }
 
-// Load reads and parses the scenario file at path; errors name the file as
-// path. See Parse.
-func Load(path string) (*Scenario, error) {
+// Load reads and parses the scenario file at path, with overrides; errors
+// name the file as path. See Parse.
+func Load(path string, overrides ...Override) (*Scenario, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, data)
+	return Parse(path, data, overrides...)
 }
 
 // Parse decodes a scenario from YAML, fills in its defaults (Defaults) and
@@ -70,7 +77,12 @@ func Load(path string) (*Scenario, error) {
 // Every error is an *Error carrying name and the line of the offending
 // field: unknown fields, values of the wrong type, YAML syntax, and
 // everything Validate checks. Parse never panics, whatever data holds.
-func Parse(name string, data []byte) (*Scenario, error) {
+//
+// The overrides, in order, set fields of the document before it is
+// decoded (see Override); an error about a value one of them gave names
+// it (Error.Set) instead of a line. An override of a field the matrix
+// varies is refused: the matrix's values would win.
+func Parse(name string, data []byte, overrides ...Override) (*Scenario, error) {
 	fail := func(line int, path, format string, args ...any) (*Scenario, error) {
 		return nil, &Error{File: name, Line: line, Path: path, Reason: fmt.Sprintf(format, args...)}
 	}
@@ -107,26 +119,42 @@ func Parse(name string, data []byte) (*Scenario, error) {
 		return fail(root.Line, "", "a scenario is a mapping of fields (fleet:, rollout:, ...), not a %s", kindName(root.Kind))
 	}
 
+	for i, o := range overrides {
+		if err := applyOverride(root, o, overrideLine(i)); err != nil {
+			return nil, blame(err, name, overrides)
+		}
+	}
 	d := decoder{lines: map[string]int{"": root.Line}}
 	s := new(Scenario)
 	if err := d.decode(root, reflect.ValueOf(s).Elem(), ""); err != nil {
-		err.File = name
-		return nil, err
+		return nil, blame(err, name, overrides)
 	}
 	if s.Name == "" && name != "" {
 		base := filepath.Base(name)
 		s.Name = strings.TrimSuffix(base, filepath.Ext(base))
 	}
+	if o, varied, ok := overriddenByMatrix(s.Matrix, overrides); ok {
+		return nil, &Error{File: name, Set: o.String(), Reason: fmt.Sprintf(
+			"the matrix varies %s in every variant, so this value would never run: change the matrix instead (matrix=... or matrix= for none)", varied)}
+	}
 	if err := d.checkMatrix(s); err != nil {
-		err.File = name
-		return nil, err
+		return nil, blame(err, name, overrides)
 	}
 	s.Defaults()
 	if err := s.validate(d.line); err != nil {
-		err.File = name
-		return nil, err
+		return nil, blame(err, name, overrides)
 	}
 	return s, nil
+}
+
+// blame names the file in err, and the override instead of a line when
+// the offending value is one an override gave (overrideLine).
+func blame(err *Error, name string, overrides []Override) *Error {
+	err.File = name
+	if i := -err.Line - 1; i >= 0 && i < len(overrides) {
+		err.Line, err.Set = 0, overrides[i].String()
+	}
+	return err
 }
 
 // decodeNode reads the next document, turning a panic in the YAML parser
