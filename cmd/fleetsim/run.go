@@ -29,6 +29,10 @@ type runFlags struct {
 	out       string
 	data      string
 	quiet     bool
+	// sets override scenario fields, PATH=VALUE each.
+	sets []string
+	// external is the gateway of a live run against one.
+	external externalFlags
 }
 
 func newRunCmd() *cobra.Command {
@@ -47,10 +51,27 @@ A scenario with a matrix runs every combination of its values, each into a
 directory of its own under --out, and compares them in matrix.json and
 matrix.html.
 
+--set PATH=VALUE changes one field of the scenario before it is checked,
+as if the file said it: PATH as errors name fields (seed, fleet[0].poll,
+rollout.image_size, gateway.cores, expect.updated), VALUE as the file would
+write it (5m, 1MiB, [1001, 1002]). Repeat it for more fields.
+
+With --gateway URL a live run updates its devices from a gateway of your
+own (fleetsim gateway serve, or one with the same APIs) instead of the
+embedded one: --pki names the gateway's PKI directory (fleetsim pki init),
+whose factory CA issues the devices' certificates and verifies the gateway,
+and whose admin certificate and token publish the scenario's images and
+waves through --gateway-admin. The images are signed with --image-key, a
+key the gateway accepts. The gateway must not hold the scenario's versions
+yet.
+
 SCENARIO is a YAML file or the name of a built-in scenario (fleetsim
 scenarios list); without one, the built-in "quick" runs. Expectations in the
 scenario (k6's threshold syntax) decide the exit code: 0 when all hold, 99
 when one fails, 2 for bad input, 1 when the run itself failed.`,
+		Example: `  fleetsim run quick --devices 2000 --set fleet[0].poll=5m --set rollout.image_size=512KiB
+  fleetsim run staged --mode live --time-scale 20 --devices 50 \
+      --gateway https://127.0.0.1:8443 --gateway-admin https://127.0.0.1:8444 --pki pki --image-key image.key`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := "quick"
@@ -69,12 +90,22 @@ when one fails, 2 for bad input, 1 when the run itself failed.`,
 	fl.StringVar(&f.out, "out", "fleetsim-report", "directory for report.json and report.html")
 	fl.StringVar(&f.data, "data", "", "keep the embedded gateway's data in this new directory (default: in memory)")
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress lines")
+	fl.StringArrayVar(&f.sets, "set", nil, "override a scenario field, PATH=VALUE, e.g. fleet[0].poll=5m (repeatable)")
+	f.external.addFlags(fl)
 	return cmd
 }
 
 func runScenario(cmd *cobra.Command, name string, f *runFlags) error {
 	usage := func(err error) error { return &exitError{2, err} }
-	s, err := scenarios.Resolve(name)
+	var overrides []scenarios.Override
+	for _, set := range f.sets {
+		o, err := scenarios.ParseOverride(set)
+		if err != nil {
+			return usage(fmt.Errorf("--set %q: want PATH=VALUE, e.g. fleet[0].poll=5m", set))
+		}
+		overrides = append(overrides, o)
+	}
+	s, err := scenarios.Resolve(name, overrides...)
 	if err != nil {
 		return usage(err)
 	}
@@ -97,8 +128,19 @@ func runScenario(cmd *cobra.Command, name string, f *runFlags) error {
 			return usage(fmt.Errorf("--time-scale %g: at least 1 (the wall clock)", f.timeScale))
 		}
 		liveOpts = &fleetrun.LiveOptions{Proto: proto, TimeScale: f.timeScale}
+		if liveOpts.Gateway, err = f.external.gateway(cmd); err != nil {
+			return err
+		}
+		if liveOpts.Gateway != nil && f.data != "" {
+			return usage(errors.New("--data keeps the embedded gateway's data: the --gateway keeps its own"))
+		}
 	} else if cmd.Flags().Changed("proto") || cmd.Flags().Changed("time-scale") {
 		return usage(errors.New("--proto and --time-scale apply to live mode (--mode live)"))
+	} else if f.external.given(cmd) {
+		if f.external.url == "" {
+			return usage(errors.New("--gateway-admin, --pki, --gateway-ca and --image-key go with --gateway URL (and --mode live)"))
+		}
+		return usage(errors.New("--gateway runs the fleet on the wall clock: add --mode live"))
 	}
 	if f.devices < 0 {
 		return usage(fmt.Errorf("--devices %d: a fleet has at least one device", f.devices))
@@ -111,6 +153,21 @@ func runScenario(cmd *cobra.Command, name string, f *runFlags) error {
 	variants, err := s.Expand()
 	if err != nil {
 		return usage(err)
+	}
+	if liveOpts != nil && liveOpts.Gateway != nil && len(variants) > 1 {
+		return usage(errors.New("--gateway runs one fleet: each variant of a matrix would publish the same versions to the one gateway (run them one by one with --set)"))
+	}
+	// What a live run cannot do is bad input, told before anything runs.
+	for _, v := range variants {
+		if liveOpts == nil {
+			continue
+		}
+		if err := liveOpts.Check(v.Scenario); err != nil {
+			if v.Label != "" {
+				err = fmt.Errorf("variant %s: %w", v.Label, err)
+			}
+			return usage(err)
+		}
 	}
 	if f.data != "" {
 		if len(variants) > 1 {

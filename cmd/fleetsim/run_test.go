@@ -102,10 +102,34 @@ func TestRunRefusesBadInput(t *testing.T) {
 		{[]string{"run", good, "--mode", "live", "--proto", "h9"}, "--proto"},
 		{[]string{"run", good, "--data", full}, "not empty"},
 		{[]string{"run", good, "extra"}, "accepts at most 1 arg"},
+		{[]string{"run", good, "--set", "seed"}, `--set "seed": want PATH=VALUE`},
+		{[]string{"run", good, "--set", "fleet[0].pol=1m"}, `s.yaml: --set fleet[0].pol=1m: fleet[0]: "pol" is not a cohort field (did you mean "poll"?)`},
+		{[]string{"run", good, "--set", "fleet[1].count=1"}, "fleet[1]: out of range: fleet has 1 cohort"},
+		{[]string{"run", good, "--set", "fleet[0].count=many"}, `--set fleet[0].count=many: want a whole number, not "many"`},
+		{[]string{"run", "capacity", "--set", "fleet[0].count=5"}, "the matrix varies fleet[0].count"},
 	} {
 		code, _, stderr := runCLI(t, c.args...)
 		if code != 2 || !strings.Contains(stderr, c.want) || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
 			t.Errorf("%v: exit %d, stderr %q; want exit 2 and one line with %q", c.args[1:], code, stderr, c.want)
 		}
+	}
+}
+
+func TestRunSetOverridesTheScenario(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	mustCLI(t, "run", writeScenario(t, tinyScenario), "--quiet", "--out", out,
+		"--set", "fleet[0].count=2", "--set", "seed=5", "--set", "rollout.image_size=8KiB", "--set", `expect.updated=["rate==1", "rate>0.5"]`)
+	var rep struct {
+		Seed       uint64 `json:"seed"`
+		Devices    int    `json:"devices"`
+		Thresholds []struct {
+			Threshold string `json:"threshold"`
+		} `json:"thresholds"`
+	}
+	if err := json.Unmarshal(readFile(t, filepath.Join(out, "report.json")), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Seed != 5 || rep.Devices != 2 || len(rep.Thresholds) != 3 {
+		t.Errorf("report %+v: want seed 5, 2 devices, and the three expectations the overrides left", rep)
 	}
 }

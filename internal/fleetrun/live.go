@@ -16,8 +16,9 @@ import (
 )
 
 // LiveOptions run a scenario on the wall clock: the embedded gateway
-// serves the device API on loopback over mutual TLS, and every device
-// connects to it with its own certificate and connections, as MCUs do.
+// serves the device API on loopback over mutual TLS (or an external
+// gateway serves it), and every device connects to it with its own
+// certificate and connections, as MCUs do.
 type LiveOptions struct {
 	// Proto is the devices' HTTP version: h1 (default), h2 or h3.
 	Proto live.Proto
@@ -27,6 +28,18 @@ type LiveOptions struct {
 	// self-test, the agent's timeouts) is not, so a scale above 1 makes an
 	// update look longer in scenario time than it is. Default 1.
 	TimeScale float64
+	// Gateway, when set, is the gateway the devices update from instead
+	// of the embedded one.
+	Gateway *ExternalGateway
+}
+
+// Check says why s cannot run live with these options: a fault only a
+// virtual run injects, an external gateway without its credentials. Run
+// checks too; a command line checks first, to tell bad input from a run
+// that failed.
+func (o *LiveOptions) Check(s *scenarios.Scenario) error {
+	c := *o
+	return c.check(s)
 }
 
 func (o *LiveOptions) check(s *scenarios.Scenario) error {
@@ -43,6 +56,9 @@ func (o *LiveOptions) check(s *scenarios.Scenario) error {
 		if f.Kind != "power-cut" && f.Kind != "clock-skew" {
 			return fmt.Errorf("faults[%d]: a live run injects power cuts and clock skews only; %s runs in virtual mode", i, f.Kind)
 		}
+	}
+	if o.Gateway != nil {
+		return o.Gateway.check()
 	}
 	return nil
 }

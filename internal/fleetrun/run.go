@@ -82,7 +82,7 @@ func Run(s *scenarios.Scenario, o Options) (*Report, error) {
 		return nil, err
 	}
 	w.trace = o.Trace
-	defer func() { w.gw.Close() }()
+	defer w.closeGateway()
 	if w.live != nil {
 		w.live.start(w)
 	} else {

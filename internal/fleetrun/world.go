@@ -1,6 +1,7 @@
 // Package fleetrun builds the world a scenario describes (the gateway in
 // process, the factory's PKI and image key, the devices and their links)
-// and runs it on the fleet engine's virtual clock (package sim), then
+// and runs it on the fleet engine's virtual clock (package sim), or live
+// on the wall clock, against the embedded gateway or an external one, then
 // writes what happened as a report.
 package fleetrun
 
@@ -9,6 +10,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -159,30 +161,55 @@ func build(s *scenarios.Scenario, o Options) (*world, error) {
 	if o.Live != nil {
 		w.live = &liveRun{opts: *o.Live}
 	}
-	if w.gw, err = gateway.Open(w.dir, w.gwOptions()); err != nil {
-		return nil, err
-	}
-	w.admin = w.gw.AdminHandler(adminToken)
-	w.server = &tickingServer{w: w, srv: inproc.Server{Devices: w.gw.DeviceHandler()}}
-	w.net = &sim.Net{K: w.k, Server: w.server, Quantum: o.Quantum}
-	if w.live != nil {
-		if err := w.live.serve(w); err != nil {
-			w.gw.Close()
+	if ext := w.external(); ext != nil {
+		if o.Dir != "" {
+			return nil, errors.New("an external gateway keeps its own data: a run against it takes no data directory")
+		}
+		w.net = &sim.Net{K: w.k, Quantum: o.Quantum}
+		if err := w.useExternal(ext); err != nil {
 			return nil, err
 		}
-	} else if !s.Gateway.Unlimited {
-		w.net.SetCapacity(capacityOf(s.Gateway))
+	} else {
+		if w.gw, err = gateway.Open(w.dir, w.gwOptions()); err != nil {
+			return nil, err
+		}
+		w.admin = w.gw.AdminHandler(adminToken)
+		w.server = &tickingServer{w: w, srv: inproc.Server{Devices: w.gw.DeviceHandler()}}
+		w.net = &sim.Net{K: w.k, Server: w.server, Quantum: o.Quantum}
+		if w.live != nil {
+			if err := w.live.serve(w); err != nil {
+				w.gw.Close()
+				return nil, err
+			}
+		} else if !s.Gateway.Unlimited {
+			w.net.SetCapacity(capacityOf(s.Gateway))
+		}
 	}
 	for i := range s.Fleet {
 		if err := w.addCohort(i); err != nil {
 			if w.live != nil {
 				w.live.stop()
 			}
-			w.gw.Close()
+			w.closeGateway()
 			return nil, err
 		}
 	}
 	return w, nil
+}
+
+// external is the external gateway of a live run against one, or nil.
+func (w *world) external() *ExternalGateway {
+	if w.live == nil {
+		return nil
+	}
+	return w.live.opts.Gateway
+}
+
+// closeGateway closes the embedded gateway, if the run has one.
+func (w *world) closeGateway() {
+	if w.gw != nil {
+		w.gw.Close()
+	}
 }
 
 func (w *world) gwOptions() gateway.Options {
@@ -231,6 +258,9 @@ func (w *world) addCohort(i int) error {
 	}
 	// The factory image is on the gateway too, as a CI build would be.
 	if _, err := w.upload(factory, b.HardwareID, spec.Tag); err != nil && !strings.Contains(err.Error(), " 409 ") {
+		if w.external() != nil && strings.Contains(err.Error(), " 400 image refused") {
+			return fmt.Errorf("%w (the gateway does not take images signed with the run's key: give the run the image key the gateway accepts)", err)
+		}
 		return err
 	}
 	for range spec.Count {
