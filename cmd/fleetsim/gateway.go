@@ -54,6 +54,7 @@ the admin API with the admin certificate and token of a PKI directory made by
 		newGatewayStatusCmd(ac),
 		newGatewayDeviceCmd(ac),
 		newGatewayConfigCmd(ac),
+		newGatewayCalibrateCmd(ac),
 	)
 	return cmd
 }

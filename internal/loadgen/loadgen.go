@@ -108,6 +108,13 @@ type Config struct {
 	// Image, when set, is the file's expected content: every range is
 	// compared with it byte for byte.
 	Image []byte
+
+	// OnWindow, when set, is called as the measured window opens, with
+	// true, and after it has closed, with false (not at all when it never
+	// opened), so that a caller can measure the server over the same span:
+	// its CPU time, say. The first call is made on a goroutine of its own;
+	// Run returns after the second.
+	OnWindow func(open bool)
 }
 
 // Result is what one run measured over its window (warm-up excluded).
@@ -258,6 +265,20 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	from, end := start.Add(cfg.Warmup), start.Add(cfg.Warmup+cfg.Duration)
 	runCtx, cancel := context.WithDeadline(ctx, end)
 	defer cancel()
+	closeWindow := func() {}
+	if cfg.OnWindow != nil {
+		opened := make(chan struct{})
+		t := time.AfterFunc(time.Until(from), func() {
+			cfg.OnWindow(true)
+			close(opened)
+		})
+		closeWindow = func() {
+			if !t.Stop() {
+				<-opened
+				cfg.OnWindow(false)
+			}
+		}
+	}
 	var wg sync.WaitGroup
 	for i, w := range workers {
 		w.from, w.end = from, end
@@ -269,6 +290,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}()
 	}
 	wg.Wait()
+	closeWindow()
 	for _, w := range workers {
 		w.close()
 	}

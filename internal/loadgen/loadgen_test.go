@@ -738,3 +738,57 @@ func TestRunStopsWithContext(t *testing.T) {
 		t.Fatalf("cancelled after %v: %s", elapsed, r)
 	}
 }
+
+// TestOnWindow: the caller hears of the measured window opening after the
+// warm-up and closing after the window, in that order, once each; and of
+// nothing when the run ends before the window opens.
+func TestOnWindow(t *testing.T) {
+	img := testImage(4 * DefaultChunk)
+	s := startTestServer(t, img)
+	cfg := s.config(Range, HTTP1)
+	cfg.Image = img
+	cfg.Warmup = 100 * time.Millisecond
+	var mu sync.Mutex
+	var calls []bool
+	var opened, closed time.Time
+	cfg.OnWindow = func(open bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, open)
+		if open {
+			opened = time.Now()
+		} else {
+			closed = time.Now()
+		}
+	}
+	start := time.Now()
+	r, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) != 2 || !calls[0] || calls[1] {
+		t.Fatalf("calls %v, want [true false]", calls)
+	}
+	// Timers fire a little late on a busy machine: the window may be a few
+	// milliseconds short at its start.
+	if opened.Sub(start) < cfg.Warmup || closed.Sub(opened) < cfg.Duration-50*time.Millisecond {
+		t.Errorf("window opened %v after the start and closed %v later; want after the %v warm-up and a %v window",
+			opened.Sub(start), closed.Sub(opened), cfg.Warmup, cfg.Duration)
+	}
+	if r.Seconds != cfg.Duration.Seconds() {
+		t.Errorf("measured %g s, want the whole window", r.Seconds)
+	}
+
+	calls = nil
+	cfg.Warmup = time.Hour
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	mu.Unlock()
+	_, err = Run(ctx, cfg)
+	mu.Lock()
+	if err != nil || len(calls) != 0 {
+		t.Errorf("a run ended in its warm-up: %v, calls %v; want none", err, calls)
+	}
+}
