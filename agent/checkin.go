@@ -102,10 +102,12 @@ func (a *Agent) applyConfig(c DeviceConfig) {
 // provisionRoot is aknano_provision_tuf_root: trust on first use of
 // 1.root.json when no root was provisioned at manufacture.
 func (a *Agent) provisionRoot(fetch tufnano.Fetcher) error {
-	dst := make([]byte, tufSlotSize)
-	if _, err := a.store.readJSON(offProvisionedRoot, dst); err == nil {
+	// A stored root starts with '{' (storage.readJSON).
+	var first [1]byte
+	if err := a.store.read(first[:], offProvisionedRoot); err == nil && first[0] == '{' {
 		return nil
 	}
+	dst := make([]byte, tufSlotSize)
 	n, err := fetch.Fetch("1.root.json", dst)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrRootProvisioning, err)

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fleetsim/fleetsim/agent"
@@ -56,7 +57,7 @@ type Device struct {
 	log   func(Event)
 
 	mu       sync.Mutex
-	off      bool
+	off      atomic.Bool
 	offCh    chan struct{}
 	stopped  bool
 	conns    map[*deviceConn]struct{}
@@ -212,11 +213,11 @@ func (d *Device) Stop() {
 // from any goroutine.
 func (d *Device) PowerCut() {
 	d.mu.Lock()
-	if d.off {
+	if d.off.Load() {
 		d.mu.Unlock()
 		return
 	}
-	d.off = true
+	d.off.Store(true)
 	close(d.offCh)
 	conns := d.conns
 	d.conns = map[*deviceConn]struct{}{}
@@ -226,11 +227,9 @@ func (d *Device) PowerCut() {
 	}
 }
 
-func (d *Device) isOff() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.off
-}
+// isOff reads the power state without the lock: the firmware asks at
+// every flash operation.
+func (d *Device) isOff() bool { return d.off.Load() }
 
 // check stops the firmware when the power is off.
 func (d *Device) check() {
@@ -255,7 +254,7 @@ func (d *Device) sleep(t time.Duration) {
 // halts (the reason).
 func (d *Device) powerCycle() (err error) {
 	d.mu.Lock()
-	if d.off {
+	if d.off.Load() {
 		d.mu.Unlock()
 		if d.isStopped() {
 			return nil
@@ -263,7 +262,7 @@ func (d *Device) powerCycle() (err error) {
 		d.emit(Event{Kind: EventPowerOff, Text: d.m.cfg.PowerOff.String()})
 		d.host.Sleep(d.m.cfg.PowerOff, nil)
 		d.mu.Lock()
-		d.off = false
+		d.off.Store(false)
 		d.offCh = make(chan struct{})
 	}
 	d.mu.Unlock()
@@ -479,7 +478,7 @@ func (n deviceNet) Connect(ep agent.Endpoint) (agent.Conn, error) {
 	}
 	dc := &deviceConn{d: d, c: c}
 	d.mu.Lock()
-	if d.off {
+	if d.off.Load() {
 		d.mu.Unlock()
 		c.Close()
 		panic(powerLoss{})
@@ -522,6 +521,11 @@ func (f *deviceFlash) Geometry() *flashsim.Geometry { return f.part.Geometry() }
 func (f *deviceFlash) ReadAt(p []byte, off int64) (int, error) {
 	f.d.check()
 	return f.part.ReadAt(p, off)
+}
+
+func (f *deviceFlash) Sum256(off, n int64) ([32]byte, error) {
+	f.d.check()
+	return f.part.Sum256(off, n)
 }
 
 func (f *deviceFlash) Program(off int64, p []byte) error { return f.ProgramFrom(off, p, -1) }

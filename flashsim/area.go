@@ -1,6 +1,9 @@
 package flashsim
 
-import "fmt"
+import (
+	"crypto/sha256"
+	"fmt"
+)
 
 // Partition names a range of a part, as a board's flash map does.
 type Partition struct {
@@ -91,6 +94,31 @@ func (a *Area) ProgramFrom(off int64, p []byte, src *Area, srcOff int64) error {
 		return cf.ProgramFrom(a.part.Offset+off, p, src.part.Offset+srcOff)
 	}
 	return a.flash.Program(a.part.Offset+off, p)
+}
+
+// Sum256 returns the SHA-256 of the n bytes at off within the area, read
+// as ReadAt reads them; a part that can (Device.Sum256) hashes them
+// itself.
+func (a *Area) Sum256(off, n int64) ([sha256.Size]byte, error) {
+	if err := a.check("read", off, n); err != nil {
+		return [sha256.Size]byte{}, err
+	}
+	if s, ok := a.flash.(interface {
+		Sum256(off, n int64) ([sha256.Size]byte, error)
+	}); ok {
+		return s.Sum256(a.part.Offset+off, n)
+	}
+	h := sha256.New()
+	buf := make([]byte, min(n, 4096))
+	for n > 0 {
+		k := min(n, int64(len(buf)))
+		if _, err := a.flash.ReadAt(buf[:k], a.part.Offset+off); err != nil {
+			return [sha256.Size]byte{}, err
+		}
+		h.Write(buf[:k])
+		off, n = off+k, n-k
+	}
+	return [sha256.Size]byte(h.Sum(nil)), nil
 }
 
 // Erase erases [off, off+length) within the area.

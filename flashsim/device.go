@@ -2,6 +2,7 @@ package flashsim
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"math/rand/v2"
 )
 
@@ -188,6 +189,28 @@ func (d *Device) ReadAt(p []byte, off int64) (int, error) {
 		flipBits(p, d.bitErrors, d.rand())
 	}
 	return len(p), nil
+}
+
+// Sum256 returns the SHA-256 of the len bytes at off, as ReadAt would read
+// them (with its errors), and counts as one read. Shared parts remember the
+// digests of the contents they hold, so a fleet holding one image hashes
+// it once; with read bit errors the bytes are read, and hashed as read.
+func (d *Device) Sum256(off, n int64) ([32]byte, error) {
+	if d.poweredOff {
+		return [32]byte{}, &OpError{Op: "read", Off: off, Len: n, Err: ErrPowerLoss}
+	}
+	if !d.inBounds(off, n) {
+		return [32]byte{}, &OpError{Op: "read", Off: off, Len: n, Err: ErrOutOfBounds}
+	}
+	d.stats.Reads++
+	d.stats.BytesRead += n
+	if d.bitErrors > 0 {
+		b := make([]byte, n)
+		d.cells.read(b, off)
+		flipBits(b, d.bitErrors, d.rand())
+		return sha256.Sum256(b), nil
+	}
+	return d.cells.sum256(off, n), nil
 }
 
 // Program writes p at off. It fails, leaving the part unchanged, with an

@@ -16,6 +16,8 @@ type cells interface {
 	// the page size because sectors are.
 	erase(off, n int64)
 	clone() cells
+	// sum256 is the SHA-256 of [off, off+n).
+	sum256(off, n int64) [32]byte
 }
 
 // DefaultPageSize is the sharing granularity used when Options.PageSize is 0.

@@ -1,9 +1,6 @@
 package flashsim
 
-import (
-	"cmp"
-	"slices"
-)
+import "sync"
 
 // sharedCells is the shared representation of a part (it implements cells):
 // a page tree (tree.go), and beside it an overlay of a few pages that
@@ -46,8 +43,16 @@ func (t *sharedCells[C]) pageSize() int64 { return t.shape.pages.size }
 // find returns the position in the overlay of the first page at index i or
 // after it.
 func (t *sharedCells[C]) find(i int64) int {
-	k, _ := slices.BinarySearchFunc(t.over, i, func(e overPage, i int64) int { return cmp.Compare(int64(e.index), i) })
-	return k
+	lo, hi := 0, len(t.over)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if int64(t.over[m].index) < i {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
 }
 
 func (t *sharedCells[C]) read(p []byte, off int64) {
@@ -172,12 +177,13 @@ func (t *sharedCells[C]) put(i int64, pg *page, own bool) {
 		return
 	}
 	if len(t.over) == cap(t.over) {
-		// One allocation per merge cycle, not one per doubling: the
-		// overlay usually fills to maxOverlay+1 before a merge trims it
-		// (a program of several pages may take it further).
-		grown := make([]overPage, len(t.over), max(maxOverlay+1, 2*len(t.over)))
-		copy(grown, t.over)
-		t.over = grown
+		// The overlay usually fills to maxOverlay+1 before a merge trims
+		// it (a program of several pages may take it further).
+		grown := overlays.Get().(*[]overPage)
+		if cap(*grown) < max(maxOverlay+1, 2*len(t.over)) {
+			*grown = make([]overPage, 0, max(maxOverlay+1, 2*len(t.over)))
+		}
+		t.release(append((*grown)[:0], t.over...))
 	}
 	t.over = append(t.over, overPage{})
 	copy(t.over[k+1:], t.over[k:])
@@ -191,20 +197,23 @@ func (t *sharedCells[C]) settle(first, last int64) {
 		return
 	}
 	t.root = t.shape.top.setPages(t.root, 0, t.over[k:j])
-	t.over = append(t.over[:k:k], t.over[j:]...)
-	if len(t.over) == 0 {
-		t.over = nil
-	}
+	t.cut(k, j)
 }
 
 // drop removes the overlay's pages from index first to last.
 func (t *sharedCells[C]) drop(first, last int64) {
 	if k, j := t.span(first, last); k < j {
-		t.over = append(t.over[:k:k], t.over[j:]...)
-		if len(t.over) == 0 {
-			t.over = nil
-		}
+		t.cut(k, j)
 	}
+}
+
+// cut removes over[k:j]; what stays is copied to a slice of its own length.
+func (t *sharedCells[C]) cut(k, j int) {
+	var kept []overPage
+	if rest := len(t.over) - (j - k); rest > 0 {
+		kept = append(append(make([]overPage, 0, rest), t.over[:k]...), t.over[j:]...)
+	}
+	t.release(kept)
 }
 
 // span returns the positions in the overlay of its pages from index first
@@ -222,20 +231,17 @@ func (t *sharedCells[C]) span(first, last int64) (k, j int) {
 // the own ones while there are at most maxOwn. What stays is copied to a
 // slice of its own length: a parked part keeps no spare capacity.
 func (t *sharedCells[C]) merge() {
-	var moved, kept []overPage
+	var kept []overPage
 	own := 0
 	for _, e := range t.over {
 		if e.own {
 			own++
 		}
 	}
-	if own > maxOwn {
-		moved = t.over
-	} else {
-		moved = make([]overPage, 0, len(t.over)-own)
-		if own > 0 {
-			kept = make([]overPage, 0, own)
-		}
+	moved := t.over
+	if own > 0 && own <= maxOwn {
+		kept = make([]overPage, 0, own)
+		moved = moved[:0]
 		for _, e := range t.over {
 			if e.own {
 				kept = append(kept, e)
@@ -247,7 +253,23 @@ func (t *sharedCells[C]) merge() {
 	if len(moved) > 0 {
 		t.root = t.shape.top.setPages(t.root, 0, moved)
 	}
-	t.over = kept
+	t.release(kept)
+}
+
+// overlays recycles the overlays' buffers: a part fills one as it is
+// programmed and gives it back at the merge, so that a fleet programming
+// its parts allocates no overlay per merge, and a parked part holds no
+// spare capacity.
+var overlays = sync.Pool{New: func() any { return new([]overPage) }}
+
+// release makes over the overlay and recycles the buffer it replaces,
+// when it is a full-size one.
+func (t *sharedCells[C]) release(over []overPage) {
+	if cap(t.over) > maxOverlay {
+		old := t.over[:0]
+		overlays.Put(&old)
+	}
+	t.over = over
 }
 
 func (t *sharedCells[C]) clone() cells {

@@ -2,6 +2,7 @@ package flashsim_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -37,6 +38,8 @@ type lockstep struct {
 	devs []*flashsim.Device
 	name []string
 	log  []string // operations so far, printed when they diverge
+	// exact: reads return the flash's bytes (no read bit errors)
+	exact bool
 
 	// kept are originals left behind by clones, one per representation:
 	// what is done to a clone must not show in them.
@@ -57,7 +60,7 @@ var lockstepModes = []struct {
 }
 
 func newLockstep(t testing.TB, g *flashsim.Geometry, seed uint64, bitErrors float64, endurance int, writeOnce bool) *lockstep {
-	l := &lockstep{t: t}
+	l := &lockstep{t: t, exact: bitErrors == 0}
 	for _, c := range lockstepModes {
 		c.opts.Rand = rand.New(rand.NewPCG(seed, 1))
 		c.opts.ReadBitErrorRate = bitErrors
@@ -183,6 +186,19 @@ func (l *lockstep) run(s *opScript, maxOps int) {
 				b := make([]byte, length)
 				n, err := d.ReadAt(b, off)
 				return fmt.Sprint(n, " ", errString(err), " ", string(b))
+			}
+			if s.next()%2 == 0 { // a digest: remembered by the shared part, so asked twice
+				length *= int64(1 + s.next()%64)
+				what = fmt.Sprintf("Sum256(0x%x, %d bytes)", off, length)
+				apply = func(d *flashsim.Device) string {
+					sum, err := d.Sum256(off, length)
+					again, _ := d.Sum256(off, length)
+					b := make([]byte, length)
+					if _, rerr := d.Clone().ReadAt(b, off); l.exact && err == nil && rerr == nil && sha256.Sum256(b) != sum {
+						return "digest differs from the bytes"
+					}
+					return fmt.Sprintf("%x %x %s", sum, again, errString(err))
+				}
 			}
 		case 5: // arm a cut a few ops ahead
 			c := flashsim.PowerCut{Op: 1 + s.next()%4, Kind: flashsim.CutKind(s.next() % 3)}

@@ -53,6 +53,10 @@ type level[H any] interface {
 	// setPages returns h with the pages of ps in place; ps is sorted by
 	// index, and first is the index of the first page under h.
 	setPages(h *H, first int64, ps []overPage) *H
+	// cover appends to out the stored values under h that together hold
+	// [off, off+n), the largest ones that fit: with the range, they name
+	// its content (digests.go).
+	cover(h *H, off, n int64, out []unsafe.Pointer) []unsafe.Pointer
 }
 
 // seed hashes page contents. A random seed changes no result: hashes only
@@ -65,6 +69,9 @@ type pageLevel struct {
 	blank *page // the erased page
 	ev    byte
 	store *store[page]
+	// digests remembers the SHA-256 of contents parts of this page size
+	// hold (digests.go).
+	digests *digests
 }
 
 // intern returns the stored page holding b, and whether it is new.
@@ -106,6 +113,11 @@ func (l *pageLevel) pageAt(h *page, i int64) *page { return h }
 
 //lint:ignore U1000 used through the level[page] of the inner level above it (staticcheck misses uses through type parameters)
 func (l *pageLevel) setPages(h *page, first int64, ps []overPage) *page { return ps[0].pg }
+
+//lint:ignore U1000 used through the level[page] of the inner level above it (staticcheck misses uses through type parameters)
+func (l *pageLevel) cover(h *page, _, _ int64, out []unsafe.Pointer) []unsafe.Pointer {
+	return append(out, unsafe.Pointer(h))
+}
 
 // maxStackPage bounds the page size whose copy-on-write buffer lives on the
 // stack; larger pages allocate a buffer per partial write.
@@ -240,6 +252,19 @@ func (l *innerLevel[C]) setPages(h *node[C], first int64, ps []overPage) *node[C
 	return l.intern(&kids)
 }
 
+func (l *innerLevel[C]) cover(h *node[C], off, n int64, out []unsafe.Pointer) []unsafe.Pointer {
+	if off == 0 && n == fanout*l.span {
+		return append(out, unsafe.Pointer(h))
+	}
+	for n > 0 {
+		i, o := off/l.span, off%l.span
+		k := min(n, l.span-o)
+		out = l.child.cover(h[i], o, k, out)
+		n, off = n-k, off+k
+	}
+	return out
+}
+
 // treeShape is what every part of one size, page size and erase value
 // shares: the levels of its tree, whose erased subtrees every erased region
 // of every such part points at.
@@ -302,7 +327,7 @@ func newPageTree(partSize int64, pageSize int, ev byte) cells {
 // buildShapes makes the levels of every height for pages of size bytes.
 // Spans past what any part needs may overflow; they are never used.
 func buildShapes(size int64, ev byte) *[maxDepth]freshPart {
-	l0 := &pageLevel{size: size, ev: ev, store: newStore[page]()}
+	l0 := &pageLevel{size: size, ev: ev, store: newStore[page](), digests: newDigests()}
 	l0.blank, _ = l0.intern(erasedBytes(size, ev))
 	l1 := newInnerLevel(l0, size, 1, l0.blank, ev)
 	l2 := newInnerLevel(l1, fanout*l1.span, fanout*l1.pages, l1.blank, ev)

@@ -76,7 +76,7 @@ func (k *Kernel) Go(at time.Time, fn func()) *Proc {
 		defer func() {
 			p.done = true
 			k.procs--
-			k.baton <- struct{}{}
+			k.handOff(p)
 		}()
 		fn()
 	}()
@@ -119,9 +119,52 @@ func (k *Kernel) Sleep(d time.Duration, interrupt <-chan struct{}) bool {
 	}
 	p.asleep = true
 	k.push(event{at: end, p: p, gen: p.gen})
-	k.baton <- struct{}{}
-	<-p.wake
+	if !k.handOff(p) {
+		<-p.wake
+	}
 	return k.now >= end && !closed(interrupt)
+}
+
+// handOff passes the baton from p, which sleeps or has returned, to what
+// is due next, as Run would: it runs the functions due on p's goroutine
+// and resumes the next process directly, one goroutine switch per step
+// instead of two. Past until, or with nothing queued, the baton goes back
+// to Run. It reports whether p itself is next (so it must not wait).
+func (k *Kernel) handOff(p *Proc) bool {
+	for {
+		e, ok := k.next()
+		if !ok {
+			k.running = nil
+			k.baton <- struct{}{}
+			return false
+		}
+		k.now = max(k.now, e.at)
+		if e.fn != nil {
+			k.running = nil
+			e.fn()
+			continue
+		}
+		e.p.asleep = false
+		k.running = e.p
+		k.steps++
+		if e.p == p {
+			return true
+		}
+		e.p.wake <- struct{}{}
+		return false
+	}
+}
+
+// next pops the next live event due by until.
+func (k *Kernel) next() (event, bool) {
+	for len(k.queue) > 0 && k.queue[0].at <= k.until {
+		e := k.queue.pop()
+		if e.p != nil && (e.gen != e.p.gen || e.p.done) {
+			continue // replaced by a Wake
+		}
+		return e, true
+	}
+	return event{}, false
 }
 
 func closed(c <-chan struct{}) bool {
@@ -150,29 +193,25 @@ func (k *Kernel) Wake(p *Proc) {
 // after until; the clock then stands at until.
 func (k *Kernel) Run(until time.Time) {
 	k.until = int64(until.Sub(k.base))
-	for len(k.queue) > 0 && k.queue[0].at <= k.until {
-		e := k.queue.pop()
-		if e.p != nil && (e.gen != e.p.gen || e.p.done) {
-			continue // replaced by a Wake
+	for {
+		e, ok := k.next()
+		if !ok {
+			break
 		}
 		k.now = max(k.now, e.at)
 		if e.fn != nil {
 			e.fn()
 			continue
 		}
-		k.resume(e.p)
+		// The processes pass the baton among themselves (handOff) until
+		// nothing is due by until.
+		e.p.asleep = false
+		k.running = e.p
+		k.steps++
+		e.p.wake <- struct{}{}
+		<-k.baton
 	}
 	k.now = max(k.now, k.until)
-}
-
-// resume hands the baton to p until it sleeps again or returns.
-func (k *Kernel) resume(p *Proc) {
-	p.asleep = false
-	k.running = p
-	k.steps++
-	p.wake <- struct{}{}
-	<-k.baton
-	k.running = nil
 }
 
 // Next is the time of the next queued event, and whether there is one.

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/fleetsim/fleetsim/agent"
@@ -141,7 +142,7 @@ func (h *Host) Connect(ep agent.Endpoint, id tls.Certificate) (agent.Conn, error
 	if len(id.Certificate) == 0 {
 		return nil, errors.New("tls: no client certificate")
 	}
-	leaf, err := x509.ParseCertificate(id.Certificate[0])
+	leaf, err := leaves.parse(id.Certificate[0])
 	if err != nil {
 		return nil, err
 	}
@@ -251,4 +252,37 @@ func (c *conn) drop() {
 func (c *conn) Close() error {
 	c.drop()
 	return nil
+}
+
+// leafCache remembers parsed device certificates by their DER: a device
+// connects several times in a row (a check-in, then its download), and a
+// parse is a pure function of the bytes. It holds at most maxLeaves and
+// then forgets them all.
+type leafCache struct {
+	mu sync.Mutex
+	m  map[string]*x509.Certificate
+}
+
+const maxLeaves = 1024
+
+var leaves leafCache
+
+func (c *leafCache) parse(der []byte) (*x509.Certificate, error) {
+	c.mu.Lock()
+	leaf, ok := c.m[string(der)]
+	c.mu.Unlock()
+	if ok {
+		return leaf, nil
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxLeaves {
+		c.m = make(map[string]*x509.Certificate, maxLeaves)
+	}
+	c.m[string(der)] = leaf
+	c.mu.Unlock()
+	return leaf, nil
 }

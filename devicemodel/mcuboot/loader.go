@@ -629,6 +629,19 @@ type areaReader struct {
 	err  error
 }
 
+// Sum256 hashes n bytes at off as a ReadAt of them would read them, on the
+// part when it can (image.Summer).
+func (r *areaReader) Sum256(off, n int64) ([32]byte, error) {
+	if off < 0 || n > r.area.Size()-r.base-off {
+		return [32]byte{}, io.EOF
+	}
+	sum, err := r.area.Sum256(r.base+off, n)
+	if err != nil && r.err == nil {
+		r.err = err
+	}
+	return sum, err
+}
+
 func (r *areaReader) ReadAt(p []byte, off int64) (int, error) {
 	size := r.area.Size() - r.base
 	if off < 0 || off >= size {

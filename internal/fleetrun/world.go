@@ -16,9 +16,11 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -263,13 +265,58 @@ func (w *world) addCohort(i int) error {
 		}
 		return err
 	}
-	for range spec.Count {
-		if err := w.manufacture(c, factory); err != nil {
+	ses, err := w.identities(c, len(w.devices)+1, spec.Count)
+	if err != nil {
+		return err
+	}
+	for _, se := range ses {
+		if err := w.manufacture(c, factory, se); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// identities provisions the secure elements of devices first to
+// first+count-1: a key pair each, and a certificate the factory CA signs.
+// Each device draws from its own seeded stream, so they are made on every
+// core at once with the results of one at a time.
+func (w *world) identities(c *cohort, first, count int) ([]*devicemodel.SecureElement, error) {
+	ses := make([]*devicemodel.SecureElement, count)
+	errs := make([]error, count)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), count) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < count; i = int(next.Add(1) - 1) {
+				ses[i], errs[i] = w.identity(c, first+i)
+			}
+		}()
+	}
+	wg.Wait()
+	return ses, errors.Join(errs...)
+}
+
+// identity provisions device n's secure element.
+func (w *world) identity(c *cohort, n int) (*devicemodel.SecureElement, error) {
+	var seed [32]byte
+	r := w.rand("device", uint64(n))
+	_, _ = io.ReadFull(r, seed[:])
+	se := devicemodel.NewSecureElement(seed)
+	csr, err := se.CSR(deviceUUID(n), r)
+	if err != nil {
+		return nil, err
+	}
+	der, err := w.ca.SignCSR(csr, c.spec.Production, Epoch.Add(-time.Hour), r)
+	if err != nil {
+		return nil, err
+	}
+	return se, se.SetCertificate(der)
+}
+
+func deviceUUID(n int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n) }
 
 // profilesOf reads a cohort's firmware map: "default" and build numbers.
 func profilesOf(m map[string]string) (devicemodel.Profiles, error) {
@@ -334,24 +381,9 @@ type device struct {
 	grouped bool
 }
 
-func (w *world) manufacture(c *cohort, factory []byte) error {
+func (w *world) manufacture(c *cohort, factory []byte, se *devicemodel.SecureElement) error {
 	n := len(w.devices) + 1
-	uuid := fmt.Sprintf("00000000-0000-4000-8000-%012d", n)
-	var seed [32]byte
-	r := w.rand("device", uint64(n))
-	_, _ = io.ReadFull(r, seed[:])
-	se := devicemodel.NewSecureElement(seed)
-	csr, err := se.CSR(uuid, r)
-	if err != nil {
-		return err
-	}
-	der, err := w.ca.SignCSR(csr, c.spec.Production, Epoch.Add(-time.Hour), r)
-	if err != nil {
-		return err
-	}
-	if err := se.SetCertificate(der); err != nil {
-		return err
-	}
+	uuid := deviceUUID(n)
 	var host devicemodel.Host
 	var simHost *sim.Host
 	if w.live != nil {
