@@ -37,6 +37,10 @@ type Spec struct {
 	// ClockSkew offsets this device's calendar clock, on top of the
 	// model's (a device whose SNTP failed, or whose RTC drifted).
 	ClockSkew time.Duration
+	// ClockDrift is how fast the calendar clock gains (or, below 0,
+	// loses) on the world's from manufacture on: 50e-6 is an RTC crystal
+	// 50 ppm fast, a day gaining 4.3 s.
+	ClockDrift float64
 }
 
 // ErrBricked: the device stopped for good; the error says why.
@@ -54,6 +58,8 @@ type Device struct {
 	uuid  string
 	seed  uint64
 	skew  time.Duration // the model's and the spec's
+	drift float64       // Spec.ClockDrift
+	made  time.Time     // when it was manufactured, for the drift
 	log   func(Event)
 
 	mu       sync.Mutex
@@ -109,6 +115,7 @@ func Manufacture(m *Model, host Host, spec Spec, log func(Event)) (*Device, erro
 		return nil, errors.New("a device needs a secure element")
 	}
 	d := &Device{m: m, host: host, flash: fl, se: spec.SE, uuid: spec.UUID, seed: spec.Seed, skew: m.cfg.ClockSkew + spec.ClockSkew, log: log,
+		drift: spec.ClockDrift, made: host.Now(),
 		offCh: make(chan struct{}), conns: map[*deviceConn]struct{}{}}
 	d.fl = &deviceFlash{d: d, part: fl}
 	return d, nil
@@ -440,7 +447,15 @@ func (d *Device) Uptime() time.Duration {
 // deviceClock is the agent's clock.
 type deviceClock struct{ d *Device }
 
-func (c deviceClock) Now() time.Time { c.d.check(); return c.d.host.Now().Add(c.d.skew) }
+func (c deviceClock) Now() time.Time {
+	c.d.check()
+	d := c.d
+	now := d.host.Now()
+	if d.drift != 0 {
+		now = now.Add(time.Duration(float64(now.Sub(d.made)) * d.drift))
+	}
+	return now.Add(d.skew)
+}
 func (c deviceClock) Uptime() time.Duration {
 	c.d.check()
 	return c.d.Uptime()

@@ -144,7 +144,10 @@ type Fault struct {
 	// partition ("" = any).
 	Phase string `yaml:"phase" json:"phase,omitempty" jsonschema:"enum=download,enum=swap,enum=confirm,enum=storage"`
 	// Rate is the share of devices a power cut or a clock skew hits, above
-	// 0 and at most 1. Outages and attacks hit every device and take no
+	// 0 and at most 1. A network outage with a rate is a partition: that
+	// share of the devices, chosen by the seed, loses the gateway while
+	// the rest of the fleet keeps it (without one, the whole network is
+	// down). Gateway outages and attacks hit every device and take no
 	// rate.
 	Rate float64 `yaml:"rate" json:"rate,omitempty" jsonschema:"minimum=0,maximum=1"`
 	// At is when an outage or an attack starts; power cuts take no time.
@@ -155,6 +158,11 @@ type Fault struct {
 	// ahead from manufacture: an RTC that drifted, or an SNTP that failed.
 	// TUF checks expiry against that clock.
 	Skew Duration `yaml:"skew" json:"skew,omitempty"`
-	// Behind sets the skewed clocks late instead of ahead.
+	// DriftPPM makes the skewed clocks gain this many parts per million
+	// on the world's from manufacture on (an RTC crystal off its
+	// frequency, never corrected): 100 gains 8.6 s a day. It adds to Skew.
+	DriftPPM float64 `yaml:"drift_ppm" json:"drift_ppm,omitempty" jsonschema:"minimum=0,maximum=10000"`
+	// Behind sets the skewed clocks late instead of ahead, and the
+	// drifting ones losing time instead of gaining it.
 	Behind bool `yaml:"behind" json:"behind,omitempty"`
 }

@@ -396,6 +396,10 @@ func (s *Scenario) validateWaves(c checker, published Duration) *Error {
 	return nil
 }
 
+// maxDriftPPM bounds a clock's drift: 1% is past any crystal, and past it
+// a day's drift dwarfs the metadata's lifetimes.
+const maxDriftPPM = 10000
+
 func (s *Scenario) validateFaults(c checker) *Error {
 	for i, f := range s.Faults {
 		p := fmt.Sprintf("faults[%d]", i)
@@ -408,17 +412,19 @@ func (s *Scenario) validateFaults(c checker) *Error {
 		if !(f.Rate >= 0 && f.Rate <= 1) {
 			return c.fail(p+".rate", "must be between 0 and 1 (a share of the devices)")
 		}
-		if f.Kind != "clock-skew" && (f.Skew != 0 || f.Behind) {
-			return c.fail(p+".skew", "only a clock-skew fault has a skew")
+		if f.Kind != "clock-skew" && (f.Skew != 0 || f.Behind || f.DriftPPM != 0) {
+			return c.fail(p+".skew", "only a clock-skew fault has a skew or a drift")
 		}
 		if f.Kind == "clock-skew" {
 			switch {
-			case f.Skew <= 0:
-				return c.fail(p+".skew", "a clock skew needs a size, e.g. skew: 36h (behind: true for a clock that is late)")
+			case f.Skew < 0 || f.Skew == 0 && f.DriftPPM == 0:
+				return c.fail(p+".skew", "a clock skew needs a size, e.g. skew: 36h, or a drift, e.g. drift_ppm: 100 (behind: true for a clock that is late)")
+			case !(f.DriftPPM >= 0 && f.DriftPPM <= maxDriftPPM):
+				return c.fail(p+".drift_ppm", "must be between 0 and %d (behind: true for a clock that loses time)", maxDriftPPM)
 			case f.Rate == 0:
 				return c.fail(p+".rate", "a clock skew needs a rate above 0: the share of devices it hits")
 			case f.At != 0 || f.For != 0 || f.Phase != "" || f.Attack != "":
-				return c.fail(p, "a clock skew takes skew, behind and rate: the devices are off from manufacture")
+				return c.fail(p, "a clock skew takes skew, drift_ppm, behind and rate: the devices are off from manufacture")
 			}
 			continue
 		}
@@ -442,8 +448,8 @@ func (s *Scenario) validateFaults(c checker) *Error {
 			return c.fail(p+".attack", "only a malicious-repo fault has an attack")
 		case f.Phase != "":
 			return c.fail(p+".phase", "only power cuts have a phase")
-		case f.Rate != 0:
-			return c.fail(p+".rate", "%s hits every device; rate is for power cuts", f.Kind)
+		case f.Rate != 0 && f.Kind != "network-outage":
+			return c.fail(p+".rate", "%s hits every device; rate is for power cuts, partitions and clock skews", f.Kind)
 		case f.For <= 0:
 			return c.fail(p+".for", "%s needs a length, e.g. for: 30m", f.Kind)
 		case f.At < 0:

@@ -93,7 +93,13 @@ type Host struct {
 	rng  *rand.Rand
 	// debt is virtual time the device has used but not yet slept.
 	debt time.Duration
+	// Partitioned cuts this device off from the server (a partition of
+	// part of the fleet: its cell, its site), as Net.Down does for all.
+	Partitioned bool
 }
+
+// cut reports whether the device cannot reach the server now.
+func (h *Host) cut() bool { return h.net.Down || h.link.Outage || h.Partitioned }
 
 // Host returns the world as a device on link l sees it; seed drives the
 // link's randomness (jitter, loss) for that device alone.
@@ -134,7 +140,7 @@ func (h *Host) settle() {
 func (h *Host) Connect(ep agent.Endpoint, id tls.Certificate) (agent.Conn, error) {
 	h.settle()
 	n := h.net
-	if n.Down || h.link.Outage {
+	if h.cut() {
 		n.Stats.ConnectFailures++
 		h.wait(ConnectTimeout)
 		return nil, errNetDown
@@ -150,7 +156,7 @@ func (h *Host) Connect(ep agent.Endpoint, id tls.Certificate) (agent.Conn, error
 	if n.server != nil {
 		h.work(n.server.c.HandshakeCPU)
 	}
-	if n.Down {
+	if h.cut() {
 		n.Stats.ConnectFailures++
 		return nil, errNetDown
 	}
@@ -198,7 +204,7 @@ func (c *conn) Send(req *agent.Request, buf []byte) (agent.Response, error) {
 	rtt := h.rtt()
 	up := requestBytes(req)
 	h.wait(rtt/2 + transfer(up, l.Up) + h.lost())
-	if n.Down || l.Outage {
+	if h.cut() {
 		c.drop()
 		n.Stats.RequestFails++
 		return agent.Response{}, errors.New("connection reset by peer")

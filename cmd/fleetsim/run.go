@@ -389,8 +389,8 @@ func printSummary(w io.Writer, r *fleetrun.Report, wall time.Duration, path stri
 			dots("gateway load", 16), 100*g.Utilization, g.Cores, g.CPUSeconds, g.MeanWaitMs, g.MaxWaitMs)
 	}
 	if fc := r.Faults; fc.PowerCutsArmed+fc.Outages+fc.ClockSkewed > 0 {
-		fmt.Fprintf(w, "  %s %d power cuts (%d armed)  %d outages  %d gateway restarts  %d clocks skewed\n", dots("faults", 16),
-			fc.PowerCuts, fc.PowerCutsArmed, fc.Outages, fc.GatewayRestarts, fc.ClockSkewed)
+		fmt.Fprintf(w, "  %s %d power cuts (%d armed)  %d outages (%d devices partitioned)  %d gateway restarts  %d clocks skewed\n", dots("faults", 16),
+			fc.PowerCuts, fc.PowerCutsArmed, fc.Outages, fc.Partitioned, fc.GatewayRestarts, fc.ClockSkewed)
 	}
 	if fc := r.Faults; fc.Attacks > 0 {
 		fmt.Fprintf(w, "  %s %d attacks  %d refused by devices  %d devices compromised\n", dots("attacks", 16), fc.Attacks, fc.AttacksRefused, fc.Compromised)

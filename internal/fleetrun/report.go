@@ -49,7 +49,7 @@ type stats struct {
 
 	powerCutsArmed, outages, gatewayRestarts, gatewayErrors int64
 	attacks, attacksRefused, compromised                    int64
-	clockSkewed                                             int64
+	clockSkewed, partitioned                                int64
 
 	series []Sample
 	waves  []WaveOutcome
@@ -198,8 +198,10 @@ type FaultCounts struct {
 	// the check-ins and downloads devices refused during them; Compromised
 	// the devices that ran firmware no rollout published (must be 0).
 	// ClockSkewed is the devices whose calendar clock a clock-skew fault
-	// set off.
+	// set off (or drifting); Partitioned the devices a network outage with
+	// a rate cut off from the gateway, counted once per partition.
 	ClockSkewed    int64 `json:"clock_skewed"`
+	Partitioned    int64 `json:"partitioned"`
 	Attacks        int64 `json:"attacks"`
 	AttacksRefused int64 `json:"attacks_refused"`
 	Compromised    int64 `json:"compromised"`
@@ -284,7 +286,7 @@ func (w *world) report() *Report {
 		Gateway: GatewayLoad{Requests: ns.Requests, FromDevices: ns.BytesSent, ToDevices: ns.BytesReceived,
 			Handshakes: ns.Connections, ConnectFailures: ns.ConnectFailures, PeakConnections: ns.PeakOpen, CheckIns: st.checkIns},
 		Faults: FaultCounts{PowerCutsArmed: st.powerCutsArmed, PowerCuts: st.powerCuts, Outages: st.outages, GatewayRestarts: st.gatewayRestarts,
-			Attacks: st.attacks, AttacksRefused: st.attacksRefused, Compromised: st.compromised, ClockSkewed: st.clockSkewed},
+			Attacks: st.attacks, AttacksRefused: st.attacksRefused, Compromised: st.compromised, ClockSkewed: st.clockSkewed, Partitioned: st.partitioned},
 		Series: st.series, Waves: st.waves, Rotations: w.rotationOutcomes(),
 	}
 	for i, t := range st.publishTimes {

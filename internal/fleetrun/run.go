@@ -368,6 +368,10 @@ func (w *world) scheduleFaults() error {
 		case "clock-skew":
 			// applied at manufacture (clockSkew)
 		case "network-outage":
+			if f.Rate > 0 {
+				w.partition(i, f, at, length)
+				continue
+			}
 			w.at(at, func() { w.net.Down = true; w.stats.outages++ })
 			w.at(at.Add(length), func() { w.net.Down = false })
 		case "gateway-outage":
@@ -389,6 +393,29 @@ func (w *world) scheduleFaults() error {
 		}
 	}
 	return nil
+}
+
+// partition cuts Rate of the devices, chosen by the seed, off from the
+// gateway from at for length; the rest of the fleet keeps it.
+func (w *world) partition(i int, f scenarios.Fault, at time.Time, length time.Duration) {
+	var cut []*sim.Host
+	for n, dev := range w.devices {
+		if w.hits("partition", i, n+1, f.Rate) {
+			cut = append(cut, dev.host)
+		}
+	}
+	w.at(at, func() {
+		w.stats.outages++
+		w.stats.partitioned += int64(len(cut))
+		for _, h := range cut {
+			h.Partitioned = true
+		}
+	})
+	w.at(at.Add(length), func() {
+		for _, h := range cut {
+			h.Partitioned = false
+		}
+	})
 }
 
 // armPowerCuts picks Rate of the devices, each to lose power at a random

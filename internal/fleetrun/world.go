@@ -393,8 +393,8 @@ func (w *world) manufacture(c *cohort, factory []byte, se *devicemodel.SecureEle
 		host = simHost
 	}
 	dev := &device{cohort: c, host: simHost}
-	spec := devicemodel.Spec{UUID: uuid, Serial: fmt.Sprintf("%032X", n), SE: se, FactoryImage: factory, Seed: w.s.Seed<<20 ^ uint64(n),
-		ClockSkew: w.clockSkew(n)}
+	spec := devicemodel.Spec{UUID: uuid, Serial: fmt.Sprintf("%032X", n), SE: se, FactoryImage: factory, Seed: w.s.Seed<<20 ^ uint64(n)}
+	spec.ClockSkew, spec.ClockDrift = w.clockSkew(n)
 	d, err := devicemodel.Manufacture(c.model, host, spec, func(e devicemodel.Event) { w.observe(dev, e) })
 	if err != nil {
 		return err
@@ -424,23 +424,27 @@ func capacityOf(g scenarios.Gateway) sim.Capacity {
 	return c
 }
 
-// clockSkew is device n's calendar-clock offset from the scenario's
-// clock-skew faults, each choosing its share of the devices by the seed.
-func (w *world) clockSkew(n int) time.Duration {
-	var skew time.Duration
+// clockSkew is device n's calendar-clock offset and drift from the
+// scenario's clock-skew faults, each choosing its share of the devices by
+// the seed.
+func (w *world) clockSkew(n int) (skew time.Duration, drift float64) {
 	for i, f := range w.s.Faults {
-		if f.Kind != "clock-skew" {
+		if f.Kind != "clock-skew" || !w.hits("clock-skew", i, n, f.Rate) {
 			continue
 		}
-		if w.rand("clock-skew", uint64(i)<<32|uint64(n)).Uint64()%1_000_000 >= uint64(f.Rate*1_000_000) {
-			continue
-		}
-		d := time.Duration(f.Skew)
+		d, ppm := time.Duration(f.Skew), f.DriftPPM
 		if f.Behind {
-			d = -d
+			d, ppm = -d, -ppm
 		}
 		skew += d
+		drift += ppm * 1e-6
 		w.stats.clockSkewed++
 	}
-	return skew
+	return skew, drift
+}
+
+// hits reports whether fault i, which strikes a share rate of the
+// devices, hits device n: a draw of its own per fault and device.
+func (w *world) hits(kind string, i, n int, rate float64) bool {
+	return w.rand(kind, uint64(i)<<32|uint64(n)).Uint64()%1_000_000 < uint64(rate*1_000_000)
 }
