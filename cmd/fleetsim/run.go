@@ -224,6 +224,11 @@ func runScenario(cmd *cobra.Command, name string, f *runFlags) error {
 func runOne(cmd *cobra.Command, s *scenarios.Scenario, f *runFlags, liveOpts *fleetrun.LiveOptions, out string) (*fleetrun.Report, error) {
 	started := time.Now()
 	o := fleetrun.Options{Dir: f.data, Live: liveOpts}
+	if os.Getenv("GOMAXPROCS") == "" {
+		// One device runs at a time: a second processor only wakes up to
+		// find nothing to do at every hand-off (Options.Procs).
+		o.Procs = 1
+	}
 	if !f.quiet {
 		o.Progress, o.ProgressEvery = progressDisplay(cmd.ErrOrStderr(), started)
 	}

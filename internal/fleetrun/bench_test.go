@@ -24,7 +24,7 @@ func BenchmarkScenario(b *testing.B) {
 			b.Fatal(err)
 		}
 		s.Fleet[0].Count = *benchDevices
-		r, err := Run(s, Options{Dir: b.TempDir()})
+		r, err := Run(s, Options{Procs: 1}) // as fleetsim run
 		if err != nil {
 			b.Fatal(err)
 		}
