@@ -112,23 +112,12 @@ func (t *sharedCells[C]) sum256(off, n int64) [sha256.Size]byte {
 // pages where they hide the tree, the tree's largest subtrees elsewhere.
 func (t *sharedCells[C]) cover(off, n int64) []unsafe.Pointer {
 	var out []unsafe.Pointer
-	size := t.pageSize()
-	for k := t.find(off / size); k < len(t.over) && n > 0; k++ {
-		e := t.over[k]
-		start := int64(e.index) * size
-		if start >= off+n {
-			break
-		}
-		if start > off {
-			out = t.shape.top.cover(t.root, off, start-off, out)
-			n, off = n-(start-off), start
-		}
-		out = append(out, unsafe.Pointer(e.pg))
-		m := min(n, start+size-off)
-		n, off = n-m, off+m
-	}
-	if n > 0 {
+	t.walk(off, n, func(off, n int64) bool {
 		out = t.shape.top.cover(t.root, off, n, out)
-	}
+		return true
+	}, func(pg *page, _, _, _ int64) bool {
+		out = append(out, unsafe.Pointer(pg))
+		return true
+	})
 	return out
 }

@@ -55,28 +55,12 @@ func (t *sharedCells[C]) find(i int64) int {
 	return lo
 }
 
-func (t *sharedCells[C]) read(p []byte, off int64) {
+// walk visits [off, off+n) in order as the part holds it: tree for each
+// run the tree holds, page for each overlay page in the range, with o the
+// offset in the page and m the bytes of it in the range. It stops, and
+// reports false, when a visit does.
+func (t *sharedCells[C]) walk(off, n int64, tree func(off, n int64) bool, page func(pg *page, o, off, m int64) bool) bool {
 	size := t.pageSize()
-	for k := t.find(off / size); k < len(t.over) && len(p) > 0; k++ {
-		e := t.over[k]
-		start := int64(e.index) * size
-		if start >= off+int64(len(p)) {
-			break
-		}
-		if start > off {
-			t.shape.top.read(t.root, p[:start-off], off)
-			p, off = p[start-off:], start
-		}
-		n := int64(copy(p, t.shape.pages.bytes(e.pg)[off-start:]))
-		p, off = p[n:], off+n
-	}
-	if len(p) > 0 {
-		t.shape.top.read(t.root, p, off)
-	}
-}
-
-func (t *sharedCells[C]) isErased(off, n int64) bool {
-	size, pages := t.pageSize(), t.shape.pages
 	for k := t.find(off / size); k < len(t.over) && n > 0; k++ {
 		e := t.over[k]
 		start := int64(e.index) * size
@@ -84,18 +68,37 @@ func (t *sharedCells[C]) isErased(off, n int64) bool {
 			break
 		}
 		if start > off {
-			if !t.shape.top.isErased(t.root, off, start-off) {
+			if !tree(off, start-off) {
 				return false
 			}
 			n, off = n-(start-off), start
 		}
 		m := min(n, start+size-off)
-		if !pages.isErased(e.pg, off-start, m) {
+		if !page(e.pg, off-start, off, m) {
 			return false
 		}
 		n, off = n-m, off+m
 	}
-	return n == 0 || t.shape.top.isErased(t.root, off, n)
+	return n == 0 || tree(off, n)
+}
+
+func (t *sharedCells[C]) read(p []byte, off int64) {
+	base := off
+	t.walk(off, int64(len(p)), func(off, n int64) bool {
+		t.shape.top.read(t.root, p[off-base:off-base+n], off)
+		return true
+	}, func(pg *page, o, off, m int64) bool {
+		copy(p[off-base:off-base+m], t.shape.pages.bytes(pg)[o:])
+		return true
+	})
+}
+
+func (t *sharedCells[C]) isErased(off, n int64) bool {
+	return t.walk(off, n, func(off, n int64) bool {
+		return t.shape.top.isErased(t.root, off, n)
+	}, func(pg *page, o, _, m int64) bool {
+		return t.shape.pages.isErased(pg, o, m)
+	})
 }
 
 func (t *sharedCells[C]) write(off int64, p []byte) { t.writeFrom(off, p, -1) }
