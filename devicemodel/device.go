@@ -117,7 +117,8 @@ func Manufacture(m *Model, host Host, spec Spec, log func(Event)) (*Device, erro
 	d := &Device{m: m, host: host, flash: fl, se: spec.SE, uuid: spec.UUID, seed: spec.Seed, skew: m.cfg.ClockSkew + spec.ClockSkew, log: log,
 		drift: spec.ClockDrift, made: host.Now(),
 		offCh: make(chan struct{}), conns: map[*deviceConn]struct{}{}}
-	d.fl = &deviceFlash{d: d, part: fl}
+	d.fl = &deviceFlash{d: d}
+	d.fl.part = flashsim.Wrap(fl, &d.fl.next)
 	return d, nil
 }
 
@@ -273,7 +274,7 @@ func (d *Device) powerCycle() (err error) {
 		d.offCh = make(chan struct{})
 	}
 	d.mu.Unlock()
-	d.flash.PowerOn()
+	d.fl.part.PowerOn()
 	for {
 		why, err := d.boot()
 		if err != nil {
@@ -528,8 +529,31 @@ func (c *deviceConn) Close() error {
 // the operation runs).
 type deviceFlash struct {
 	d    *Device
-	part *flashsim.Device
+	part *flashsim.FaultyFlash // d.flash under next
+	next nextCut
 }
+
+// nextCut is the injector of a device's own power cuts: the one its phase
+// counts arm, or its power going while an operation runs, strikes the
+// operation issued next.
+type nextCut struct {
+	kind  flashsim.CutKind
+	armed bool
+}
+
+func (c *nextCut) arm(k flashsim.CutKind) { c.kind, c.armed = k, true }
+
+func (c *nextCut) MaybeFault(flashsim.Op) flashsim.Fault {
+	if !c.armed {
+		return flashsim.Fault{}
+	}
+	c.armed = false
+	return flashsim.Fault{Kind: flashsim.FaultPowerCut, Cut: c.kind}
+}
+
+// String names it; it is the device model's, not a description
+// flashsim.ParseInjector reads.
+func (c *nextCut) String() string { return "(device-cut)" }
 
 func (f *deviceFlash) Geometry() *flashsim.Geometry { return f.part.Geometry() }
 
@@ -562,11 +586,11 @@ func (f *deviceFlash) op(off int64, took time.Duration, do func() error) error {
 		phase = d.m.phaseOf(off)
 	}
 	if c, ok := d.phaseCut(phase); ok {
-		f.part.ArmPowerCut(flashsim.PowerCut{Op: 1, Kind: c.Kind})
+		f.next.arm(c.Kind)
 		d.emit(Event{Kind: EventPowerCut, Text: c.String()})
 	} else if took > 0 && (!d.host.Sleep(took, d.offCh) || d.isOff()) {
 		// Power went while the operation ran: it is torn.
-		f.part.ArmPowerCut(flashsim.PowerCut{Op: 1, Kind: flashsim.CutDuring})
+		f.next.arm(flashsim.CutDuring)
 	}
 	err := do()
 	if errors.Is(err, flashsim.ErrPowerLoss) {

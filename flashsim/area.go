@@ -103,22 +103,7 @@ func (a *Area) Sum256(off, n int64) ([sha256.Size]byte, error) {
 	if err := a.check("read", off, n); err != nil {
 		return [sha256.Size]byte{}, err
 	}
-	if s, ok := a.flash.(interface {
-		Sum256(off, n int64) ([sha256.Size]byte, error)
-	}); ok {
-		return s.Sum256(a.part.Offset+off, n)
-	}
-	h := sha256.New()
-	buf := make([]byte, min(n, 4096))
-	for n > 0 {
-		k := min(n, int64(len(buf)))
-		if _, err := a.flash.ReadAt(buf[:k], a.part.Offset+off); err != nil {
-			return [sha256.Size]byte{}, err
-		}
-		h.Write(buf[:k])
-		off, n = off+k, n-k
-	}
-	return [sha256.Size]byte(h.Sum(nil)), nil
+	return flashSum256(a.flash, a.part.Offset+off, n)
 }
 
 // Erase erases [off, off+length) within the area.

@@ -47,10 +47,10 @@ type Options struct {
 
 // Stats counts the operations a Device has performed. An operation refused
 // by a rule of the part (out of bounds, misaligned, not erased, worn, off
-// sector boundaries) counts only in Rejected; one refused because the power
-// is off counts nowhere; one hit by a power cut counts as performed if it
-// reached the flash at all (CutAfter, CutDuring). A multi-sector erase that
-// stops at a worn sector after erasing others counts as performed.
+// sector boundaries) counts only in Rejected, torn ones included; a torn
+// operation (ProgramTorn, EraseTorn) counts as performed, as does a
+// multi-sector erase that stops at a worn sector after erasing others. An
+// operation a FaultyFlash cuts before it reaches the part counts nowhere.
 type Stats struct {
 	Reads           int64
 	Programs        int64
@@ -63,7 +63,9 @@ type Stats struct {
 
 // Device is an emulated NOR flash part: it implements Flash and enforces the
 // rules a real part does, counts wear, and injects the faults chosen by its
-// Options and ArmPowerCut. A Device is not safe for concurrent use; distinct
+// Options. It is always powered: power cuts are a FaultyFlash's, which tears
+// the part's operations through ProgramTorn and EraseTorn (TearFlash). A
+// Device is not safe for concurrent use; distinct
 // devices (clones included) may be used from different goroutines, since the
 // pages they share are immutable.
 type Device struct {
@@ -77,11 +79,7 @@ type Device struct {
 
 	wear  cells // erase count per sector, counting the erase that wore it out (wear.go)
 	stats Stats
-	ops   int // program and erase operations received while powered
-
-	cut        PowerCut // armed when cut.Op > 0
-	sinceArm   int
-	poweredOff bool
+	ops   int // program and erase operations received
 }
 
 // New returns a fresh part of geometry g, fully erased. g must have been
@@ -119,8 +117,8 @@ func New(g *Geometry, opts Options) *Device {
 }
 
 // Clone returns an independent copy of d: same contents (sharing its pages),
-// geometry, options and counters, but disarmed and powered on. It costs a
-// few words: the page tree's root and overlay. The clone does not share d's fault source, which
+// geometry, options and counters. It costs a few words: the page tree's root
+// and overlay. The clone does not share d's fault source, which
 // is not safe for concurrent use: it draws from a fixed seed until SetRand
 // gives it one. Clone only reads d, so several goroutines may clone the same
 // device at once as long as none of them uses it.
@@ -132,16 +130,13 @@ func (d *Device) Clone() *Device {
 	}
 	c.wear = d.wear.clone()
 	c.rng = nil
-	c.cut = PowerCut{}
-	c.sinceArm = 0
-	c.poweredOff = false
 	return &c
 }
 
 // SetRand replaces the source that chooses d's faults (see Options.Rand).
 func (d *Device) SetRand(r *rand.Rand) { d.rng = r }
 
-// Geometry returns the part's geometry. It answers even with the power off.
+// Geometry returns the part's geometry.
 func (d *Device) Geometry() *Geometry { return d.geo }
 
 // PageSize is the sharing granularity the device uses, in bytes.
@@ -150,9 +145,10 @@ func (d *Device) PageSize() int { return d.pageSize }
 // Stats returns the operation counters.
 func (d *Device) Stats() Stats { return d.stats }
 
-// Ops is the number of program and erase operations the part has received
-// while powered, rejected ones included. It is the operation count a power
-// cut sweep iterates over.
+// Ops is the number of program and erase operations the part has received,
+// rejected and torn ones included. It is the operation count a power cut
+// sweep iterates over. An operation a FaultyFlash cuts before it reaches the
+// part is not received (FaultyFlash.Ops counts it).
 func (d *Device) Ops() int { return d.ops }
 
 // EraseCount is the number of erase cycles sector i has gone through,
@@ -170,15 +166,11 @@ func (d *Device) Worn(sector int) bool {
 	return d.endurance > 0 && d.EraseCount(sector) > d.endurance
 }
 
-// ReadAt reads len(p) bytes at off. It returns ErrOutOfBounds if the range
-// leaves the part and ErrPowerLoss while the power is off, both wrapped in
-// an *OpError; with Options.ReadBitErrorRate some returned bits may be
-// flipped.
+// ReadAt reads len(p) bytes at off. It returns ErrOutOfBounds, wrapped in
+// an *OpError, if the range leaves the part; with Options.ReadBitErrorRate
+// some returned bits may be flipped.
 func (d *Device) ReadAt(p []byte, off int64) (int, error) {
 	n := int64(len(p))
-	if d.poweredOff {
-		return 0, &OpError{Op: "read", Off: off, Len: n, Err: ErrPowerLoss}
-	}
 	if !d.inBounds(off, n) {
 		return 0, &OpError{Op: "read", Off: off, Len: n, Err: ErrOutOfBounds}
 	}
@@ -196,9 +188,6 @@ func (d *Device) ReadAt(p []byte, off int64) (int, error) {
 // digests of the contents they hold, so a fleet holding one image hashes
 // it once; with read bit errors the bytes are read, and hashed as read.
 func (d *Device) Sum256(off, n int64) ([32]byte, error) {
-	if d.poweredOff {
-		return [32]byte{}, &OpError{Op: "read", Off: off, Len: n, Err: ErrPowerLoss}
-	}
 	if !d.inBounds(off, n) {
 		return [32]byte{}, &OpError{Op: "read", Off: off, Len: n, Err: ErrOutOfBounds}
 	}
@@ -216,9 +205,7 @@ func (d *Device) Sum256(off, n int64) ([32]byte, error) {
 // Program writes p at off. It fails, leaving the part unchanged, with an
 // *OpError wrapping ErrOutOfBounds, ErrMisaligned (off or len(p) not a
 // multiple of WriteSize), ErrWornOut (a target sector is worn) or
-// ErrNotErased (some target byte does not hold the erase value). A power
-// cut at this operation returns ErrPowerLoss; see ArmPowerCut for what it
-// leaves behind.
+// ErrNotErased (some target byte does not hold the erase value).
 func (d *Device) Program(off int64, p []byte) error { return d.programFrom(off, p, -1) }
 
 // ProgramFrom is Program(off, p) for bytes p that were read from the part
@@ -230,29 +217,13 @@ func (d *Device) ProgramFrom(off int64, p []byte, src int64) error {
 }
 
 func (d *Device) programFrom(off int64, p []byte, src int64) error {
-	n := int64(len(p))
-	if d.poweredOff {
-		return &OpError{Op: "program", Off: off, Len: n, Err: ErrPowerLoss}
-	}
-	kind, cut := d.countOp()
+	d.ops++
 	if err := d.checkProgram(off, p); err != nil {
-		if cut {
-			return d.powerLoss("program", off, n)
-		}
 		d.stats.Rejected++
-		return &OpError{Op: "program", Off: off, Len: n, Err: err}
+		return &OpError{Op: "program", Off: off, Len: int64(len(p)), Err: err}
 	}
-	if !cut {
-		d.program(off, p, src)
-		return nil
-	}
-	switch kind {
-	case CutAfter:
-		d.program(off, p, src)
-	case CutDuring:
-		d.tornProgram(off, p)
-	}
-	return d.powerLoss("program", off, n)
+	d.program(off, p, src)
+	return nil
 }
 
 func (d *Device) checkProgram(off int64, p []byte) error {
@@ -290,32 +261,23 @@ func (d *Device) program(off int64, p []byte, src int64) {
 // ErrEraseBoundary (the range does not start and end on sector boundaries).
 // The sectors are erased in order: a sector past its endurance stops the
 // operation with ErrWornOut after the ones before it were erased, as a
-// power cut during a multi-sector erase does. A power cut at this operation
-// returns ErrPowerLoss; see ArmPowerCut for what it leaves behind.
-func (d *Device) Erase(off, length int64) error {
-	if d.poweredOff {
-		return &OpError{Op: "erase", Off: off, Len: length, Err: ErrPowerLoss}
-	}
-	kind, cut := d.countOp()
+// power cut during a multi-sector erase does.
+func (d *Device) Erase(off, length int64) error { return d.erase(off, length, false) }
+
+// erase is Erase, or EraseTorn when tear is set: the sectors are erased in
+// order up to a randomly chosen one, which is torn.
+func (d *Device) erase(off, length int64, tear bool) error {
+	d.ops++
 	sectors, err := d.geo.SectorsIn(off, length)
 	if err != nil {
-		if cut {
-			return d.powerLoss("erase", off, length)
-		}
 		d.stats.Rejected++
 		return &OpError{Op: "erase", Off: off, Len: length, Err: err}
 	}
-	if cut && kind == CutBefore {
-		return d.powerLoss("erase", off, length)
-	}
 	if len(sectors) == 0 {
-		if cut {
-			return d.powerLoss("erase", off, length)
-		}
 		return nil
 	}
 	torn := -1
-	if cut && kind == CutDuring {
+	if tear {
 		torn = d.rand().IntN(len(sectors))
 	}
 	first := sectors[0].Index
@@ -348,19 +310,12 @@ func (d *Device) Erase(off, length int64) error {
 		if k == 0 {
 			d.stats.Rejected++ // nothing was erased
 		}
-		if cut {
-			return d.powerLoss("erase", off, length)
-		}
 		return &OpError{Op: "erase", Off: off, Len: length, Err: ErrWornOut}
 	default: // k == torn
 		wear.add(k)
 		d.stats.BytesErased += sectors[k].Size
 		writeWear(d.wear, first, wear[:(k+1)*countSize])
 		d.tornErase(sectors[k])
-		return d.powerLoss("erase", off, length)
-	}
-	if cut {
-		return d.powerLoss("erase", off, length)
 	}
 	return nil
 }

@@ -28,7 +28,7 @@ func newDevice(t testing.TB, opts flashsim.Options) *flashsim.Device {
 	return flashsim.New(flashtest.Geometry(t, []flashsim.Region{{Count: 8, Size: 4096}}, 8, 0xFF), opts)
 }
 
-func read(t testing.TB, d *flashsim.Device, off, n int64) []byte {
+func read(t testing.TB, d flashsim.Flash, off, n int64) []byte {
 	t.Helper()
 	b := make([]byte, n)
 	if _, err := d.ReadAt(b, off); err != nil {
@@ -205,9 +205,10 @@ func TestPowerCut(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/program/%v", r.name, kind), func(t *testing.T) {
 				opts := r.opts
 				opts.Rand = rand.New(rand.NewPCG(1, uint64(kind)))
-				d := newDevice(t, opts)
+				part := newDevice(t, opts)
+				d := flashsim.Wrap(part, nil)
 				mustOK(t, d.Program(0, data))
-				d.ArmPowerCut(flashsim.PowerCut{Op: 3, Kind: kind})
+				d.Arm(flashsim.PowerCut{Op: 3, Kind: kind}.Injector())
 				mustOK(t, d.Program(1024, data))                                                  // op 1
 				flashtest.WantOpError(t, d.Program(1024, data), "program", flashsim.ErrNotErased) // op 2: rejected ops count
 				flashtest.WantOpError(t, d.Program(2048, data), "program", flashsim.ErrPowerLoss) // op 3: cut
@@ -217,6 +218,14 @@ func TestPowerCut(t *testing.T) {
 				flashtest.WantOpError(t, err, "read", flashsim.ErrPowerLoss)
 				if !d.PoweredOff() || d.Ops() != 4 {
 					t.Fatalf("PoweredOff=%v Ops=%d, want true and 4 (ops while off are not received)", d.PoweredOff(), d.Ops())
+				}
+				// The part received the cut operation unless it was cut before.
+				want := 4
+				if kind == flashsim.CutBefore {
+					want = 3
+				}
+				if part.Ops() != want {
+					t.Fatalf("part received %d operations, want %d", part.Ops(), want)
 				}
 				d.PowerOn()
 				if d.PoweredOff() {
@@ -249,7 +258,7 @@ func TestPowerCut(t *testing.T) {
 					// Bytes the tear reached are not erased any more.
 					flashtest.WantOpError(t, d.Program(2048, data), "program", flashsim.ErrNotErased)
 				}
-				// PowerOn disarmed: the part works and no further cut comes.
+				// The cut struck once: the part works and no further cut comes.
 				if !bytes.Equal(read(t, d, 0, 2048), append(append([]byte(nil), data...), data...)) {
 					t.Fatal("ops before the cut were lost")
 				}
@@ -266,9 +275,8 @@ func TestPowerCut(t *testing.T) {
 				d := newDevice(t, opts)
 				full := flashtest.Pattern(8*sector, 2, 0xFF)
 				mustOK(t, d.Program(0, full))
-				d.ArmPowerCut(flashsim.PowerCut{Op: 1, Kind: kind})
-				flashtest.WantOpError(t, d.Erase(sector, 6*sector), "erase", flashsim.ErrPowerLoss)
-				d.PowerOn()
+				f := flashsim.Wrap(d, flashsim.PowerCut{Op: 1, Kind: kind}.Injector())
+				flashtest.WantOpError(t, f.Erase(sector, 6*sector), "erase", flashsim.ErrPowerLoss)
 				got := flashtest.Snapshot(t, d)
 				if !bytes.Equal(got[:sector], full[:sector]) || !bytes.Equal(got[7*sector:], full[7*sector:]) {
 					t.Fatal("the cut erase changed sectors outside its range")
@@ -320,21 +328,28 @@ func TestPowerCut(t *testing.T) {
 	}
 }
 
-// TestPowerCutOnRejectedOp: a cut hitting an op the part would refuse still
-// cuts power and changes nothing.
+// TestPowerCutOnRejectedOp: a cut hitting an op the part refuses still
+// cuts power and changes nothing; the part counts the refusal unless the cut
+// came before the op reached it.
 func TestPowerCutOnRejectedOp(t *testing.T) {
 	for _, kind := range []flashsim.CutKind{flashsim.CutBefore, flashsim.CutAfter, flashsim.CutDuring} {
 		d := newDevice(t, flashsim.Options{})
 		mustOK(t, d.Program(0, []byte("12345678")))
 		before := flashtest.Snapshot(t, d)
-		d.ArmPowerCut(flashsim.PowerCut{Op: 1, Kind: kind})
-		flashtest.WantOpError(t, d.Program(0, []byte("abcdefgh")), "program", flashsim.ErrPowerLoss)
-		d.PowerOn()
-		d.ArmPowerCut(flashsim.PowerCut{Op: 1, Kind: kind})
-		flashtest.WantOpError(t, d.Erase(0, 100), "erase", flashsim.ErrPowerLoss)
-		d.PowerOn()
+		f := flashsim.Wrap(d, flashsim.Cut(kind, nil))
+		flashtest.WantOpError(t, f.Program(0, []byte("abcdefgh")), "program", flashsim.ErrPowerLoss)
+		f.PowerOn()
+		flashtest.WantOpError(t, f.Erase(0, 100), "erase", flashsim.ErrPowerLoss)
+		f.PowerOn()
 		if !bytes.Equal(flashtest.Snapshot(t, d), before) {
 			t.Fatalf("%v cut on a rejected op changed the part", kind)
+		}
+		want := int64(2)
+		if kind == flashsim.CutBefore {
+			want = 0
+		}
+		if got := d.Stats().Rejected; got != want {
+			t.Fatalf("%v cut on two rejected ops: Rejected = %d, want %d", kind, got, want)
 		}
 	}
 }
@@ -345,9 +360,7 @@ func TestTornTearsVary(t *testing.T) {
 	data := flashtest.Pattern(256, 3, 0xFF)
 	tear := func(seed uint64) int {
 		d := newDevice(t, flashsim.Options{Rand: rand.New(rand.NewPCG(seed, 0))})
-		d.ArmPowerCut(flashsim.PowerCut{Op: 1, Kind: flashsim.CutDuring})
-		flashtest.WantOpError(t, d.Program(0, data), "program", flashsim.ErrPowerLoss)
-		d.PowerOn()
+		mustOK(t, d.ProgramTorn(0, data))
 		n := 0
 		for _, b := range read(t, d, 0, 256) {
 			if b != 0xFF {
@@ -369,19 +382,24 @@ func TestTornTearsVary(t *testing.T) {
 	}
 }
 
-func TestArmPowerCutDisarm(t *testing.T) {
-	d := newDevice(t, flashsim.Options{})
-	d.ArmPowerCut(flashsim.PowerCut{Op: 2, Kind: flashsim.CutBefore})
-	d.ArmPowerCut(flashsim.PowerCut{Op: 0})
-	for i := 0; i < 4; i++ {
-		mustOK(t, d.Program(int64(i*8), make([]byte, 8)))
+func TestArmDisarm(t *testing.T) {
+	f := flashsim.Wrap(newDevice(t, flashsim.Options{}), flashsim.PowerCut{Op: 2, Kind: flashsim.CutBefore}.Injector())
+	f.Arm(flashsim.PowerCut{Op: 0}.Injector())
+	if f.Injector() != nil {
+		t.Fatalf("a cut at op 0 armed %v", f.Injector())
 	}
-	// Re-arming restarts the count from the moment of arming.
-	d.ArmPowerCut(flashsim.PowerCut{Op: 2, Kind: flashsim.CutBefore})
-	mustOK(t, d.Program(64, make([]byte, 8)))
-	flashtest.WantOpError(t, d.Program(72, make([]byte, 8)), "program", flashsim.ErrPowerLoss)
+	for i := 0; i < 4; i++ {
+		mustOK(t, f.Program(int64(i*8), make([]byte, 8)))
+	}
+	// Arming restarts the count from the moment of arming.
+	f.Arm(flashsim.PowerCut{Op: 2, Kind: flashsim.CutBefore}.Injector())
+	mustOK(t, f.Program(64, make([]byte, 8)))
+	flashtest.WantOpError(t, f.Program(72, make([]byte, 8)), "program", flashsim.ErrPowerLoss)
 	if got := fmt.Sprint(flashsim.PowerCut{Op: 7, Kind: flashsim.CutDuring}); got != "power cut during op 7" {
 		t.Fatalf("PowerCut.String() = %q", got)
+	}
+	if got := (flashsim.PowerCut{Op: 7, Kind: flashsim.CutDuring}).Injector().String(); got != "(cut during (op 7))" {
+		t.Fatalf("PowerCut.Injector().String() = %q", got)
 	}
 }
 
@@ -391,15 +409,11 @@ func TestClone(t *testing.T) {
 			d := newDevice(t, r.opts)
 			mustOK(t, d.Program(0, flashtest.Pattern(4096, 1, 0xFF)))
 			mustOK(t, d.Erase(4096, 4096))
-			d.ArmPowerCut(flashsim.PowerCut{Op: 1, Kind: flashsim.CutBefore})
 			c := d.Clone()
 			if c.Stats() != d.Stats() || c.Ops() != d.Ops() || c.EraseCount(1) != 1 || c.Geometry() != d.Geometry() {
 				t.Fatal("clone did not copy counters and geometry")
 			}
-			// The clone is disarmed; the original still is armed.
 			mustOK(t, c.Program(8192, []byte("clone...")))
-			flashtest.WantOpError(t, d.Program(8192, []byte("original")), "program", flashsim.ErrPowerLoss)
-			d.PowerOn()
 			mustOK(t, d.Program(8192, []byte("original")))
 			mustOK(t, d.Erase(0, 4096))
 			if got := read(t, c, 8192, 8); string(got) != "clone..." {
@@ -413,12 +427,6 @@ func TestClone(t *testing.T) {
 			}
 			if c.EraseCount(0) != 0 || d.EraseCount(0) != 1 {
 				t.Fatal("erase counts are shared between clone and original")
-			}
-			// A clone of a powered-off part is powered on.
-			d.ArmPowerCut(flashsim.PowerCut{Op: 1})
-			_ = d.Erase(0, 4096)
-			if !d.PoweredOff() || d.Clone().PoweredOff() {
-				t.Fatal("a clone of a powered-off part should be powered on")
 			}
 		})
 	}
@@ -508,9 +516,7 @@ func TestWriteOnceTears(t *testing.T) {
 				opts.WriteOnce = true
 				opts.Rand = rand.New(rand.NewPCG(seed, 8))
 				d := newDevice(t, opts)
-				d.ArmPowerCut(flashsim.PowerCut{Op: 1, Kind: flashsim.CutDuring})
-				flashtest.WantOpError(t, d.Program(0, data), "program", flashsim.ErrPowerLoss)
-				d.PowerOn()
+				mustOK(t, d.ProgramTorn(0, data))
 				got := read(t, d, 0, units*8)
 				locked, free := 0, 0
 				for u := 0; u < units; u++ {
@@ -529,9 +535,7 @@ func TestWriteOnceTears(t *testing.T) {
 				// reached ones hold 0xFF. Tear an erase of the sector.
 				mustOK(t, d.Erase(4096, 4096))
 				mustOK(t, d.Program(4096, data[:4096]))
-				d.ArmPowerCut(flashsim.PowerCut{Op: 1, Kind: flashsim.CutDuring})
-				flashtest.WantOpError(t, d.Erase(4096, 4096), "erase", flashsim.ErrPowerLoss)
-				d.PowerOn()
+				mustOK(t, d.EraseTorn(4096, 4096))
 				got = read(t, d, 4096, 4096)
 				for u := 0; u < 4096/8; u++ {
 					erased := bytes.Equal(got[u*8:u*8+8], bytes.Repeat([]byte{0xFF}, 8))
@@ -552,8 +556,8 @@ func TestPowerCutOnEmptyProgram(t *testing.T) {
 	for _, kind := range []flashsim.CutKind{flashsim.CutBefore, flashsim.CutAfter, flashsim.CutDuring} {
 		for _, n := range []int{0, 8} {
 			d := newDevice(t, flashsim.Options{})
-			d.ArmPowerCut(flashsim.PowerCut{Op: 1, Kind: kind})
-			flashtest.WantOpError(t, d.Program(0, flashtest.Pattern(n, 1, 0xFF)), "program", flashsim.ErrPowerLoss)
+			f := flashsim.Wrap(d, flashsim.Cut(kind, nil))
+			flashtest.WantOpError(t, f.Program(0, flashtest.Pattern(n, 1, 0xFF)), "program", flashsim.ErrPowerLoss)
 			want := int64(1)
 			if kind == flashsim.CutBefore {
 				want = 0

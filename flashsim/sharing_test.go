@@ -32,12 +32,14 @@ func (s *opScript) next() int {
 
 // lockstep runs the same operations on several devices that must agree: the
 // plain reference first, then shared-page ones. Each gets an identical fault
-// source, so faults agree too.
+// source, and sits under its own FaultyFlash armed with identical injectors,
+// so faults agree too.
 type lockstep struct {
-	t    testing.TB
-	devs []*flashsim.Device
-	name []string
-	log  []string // operations so far, printed when they diverge
+	t     testing.TB
+	devs  []*flashsim.Device
+	flash []*flashsim.FaultyFlash // over devs, one each
+	name  []string
+	log   []string // operations so far, printed when they diverge
 	// exact: reads return the flash's bytes (no read bit errors)
 	exact bool
 
@@ -66,7 +68,9 @@ func newLockstep(t testing.TB, g *flashsim.Geometry, seed uint64, bitErrors floa
 		c.opts.ReadBitErrorRate = bitErrors
 		c.opts.Endurance = endurance
 		c.opts.WriteOnce = writeOnce
-		l.devs = append(l.devs, flashsim.New(g, c.opts))
+		d := flashsim.New(g, c.opts)
+		l.devs = append(l.devs, d)
+		l.flash = append(l.flash, flashsim.Wrap(d, nil))
 		l.name = append(l.name, c.name)
 	}
 	return l
@@ -81,15 +85,16 @@ func errString(err error) string {
 
 // result is what one device answered to one operation, and its state after.
 type result struct {
-	answer string // error text, or read count, bytes and error
-	off    bool
-	ops    int
-	stats  flashsim.Stats
-	wear   string // every sector's erase count and whether it is worn
+	answer  string // error text, or read count, bytes and error
+	off     bool
+	ops     int // the wrapper's
+	partOps int // the part's
+	stats   flashsim.Stats
+	wear    string // every sector's erase count and whether it is worn
 }
 
 func (r result) String() string {
-	return fmt.Sprintf("%q off=%v ops=%d stats=%+v wear=%s", r.answer, r.off, r.ops, r.stats, r.wear)
+	return fmt.Sprintf("%q off=%v ops=%d/%d stats=%+v wear=%s", r.answer, r.off, r.ops, r.partOps, r.stats, r.wear)
 }
 
 // wearOf describes the erase counts and worn sectors of d, as far as they
@@ -132,7 +137,7 @@ func (l *lockstep) run(s *opScript, maxOps int) {
 	results := make([]result, len(l.devs))
 	for n := 0; n < maxOps && len(s.b) > 0; n++ {
 		var what string
-		var apply func(d *flashsim.Device) string
+		var apply func(d *flashsim.FaultyFlash) string
 		wear := !large // a large part's wear is compared after erases, where it changes
 		switch s.next() % 8 {
 		case 0, 1, 2: // program, usually aligned and in bounds
@@ -152,19 +157,19 @@ func (l *lockstep) run(s *opScript, maxOps int) {
 				data[k%len(data)] = g.EraseValue // programs may write erase-value bytes
 			}
 			what = fmt.Sprintf("Program(0x%x, %d bytes)", off, len(data))
-			apply = func(d *flashsim.Device) string { return errString(d.Program(off, data)) }
+			apply = func(d *flashsim.FaultyFlash) string { return errString(d.Program(off, data)) }
 			if s.next()%3 == 0 { // a copy: the bytes as read elsewhere on the part, usually
 				src := offset() % size
 				if s.next()%4 != 0 {
 					src -= src % 256
 				}
-				if s.next()%4 != 0 && !l.devs[0].PoweredOff() && src+int64(len(data)) <= size {
+				if s.next()%4 != 0 && !l.flash[0].PoweredOff() && src+int64(len(data)) <= size {
 					if _, err := l.devs[0].Clone().ReadAt(data, src); err != nil {
 						l.t.Fatal(err)
 					}
 				}
 				what = fmt.Sprintf("ProgramFrom(0x%x, %d bytes, 0x%x)", off, len(data), src)
-				apply = func(d *flashsim.Device) string { return errString(d.ProgramFrom(off, data, src)) }
+				apply = func(d *flashsim.FaultyFlash) string { return errString(d.ProgramFrom(off, data, src)) }
 			}
 		case 3: // erase a run of sectors, sometimes off its boundaries
 			first := int(offset()) % len(sectors)
@@ -177,12 +182,12 @@ func (l *lockstep) run(s *opScript, maxOps int) {
 			}
 			what = fmt.Sprintf("Erase(0x%x, 0x%x)", off, length)
 			wear = true
-			apply = func(d *flashsim.Device) string { return errString(d.Erase(off, length)) }
+			apply = func(d *flashsim.FaultyFlash) string { return errString(d.Erase(off, length)) }
 		case 4: // read anywhere, any length
 			off := offset() % (size + 16)
 			length := int64(s.next() * 3)
 			what = fmt.Sprintf("ReadAt(0x%x, %d bytes)", off, length)
-			apply = func(d *flashsim.Device) string {
+			apply = func(d *flashsim.FaultyFlash) string {
 				b := make([]byte, length)
 				n, err := d.ReadAt(b, off)
 				return fmt.Sprint(n, " ", errString(err), " ", string(b))
@@ -190,23 +195,36 @@ func (l *lockstep) run(s *opScript, maxOps int) {
 			if s.next()%2 == 0 { // a digest: remembered by the shared part, so asked twice
 				length *= int64(1 + s.next()%64)
 				what = fmt.Sprintf("Sum256(0x%x, %d bytes)", off, length)
-				apply = func(d *flashsim.Device) string {
+				apply = func(d *flashsim.FaultyFlash) string {
 					sum, err := d.Sum256(off, length)
 					again, _ := d.Sum256(off, length)
 					b := make([]byte, length)
-					if _, rerr := d.Clone().ReadAt(b, off); l.exact && err == nil && rerr == nil && sha256.Sum256(b) != sum {
+					if _, rerr := d.Unwrap().(*flashsim.Device).Clone().ReadAt(b, off); l.exact && err == nil && rerr == nil && sha256.Sum256(b) != sum {
 						return "digest differs from the bytes"
 					}
 					return fmt.Sprintf("%x %x %s", sum, again, errString(err))
 				}
 			}
-		case 5: // arm a cut a few ops ahead
+		case 5: // arm a cut a few ops ahead, sometimes stacked with other faults
 			c := flashsim.PowerCut{Op: 1 + s.next()%4, Kind: flashsim.CutKind(s.next() % 3)}
-			what = fmt.Sprintf("ArmPowerCut(%v)", c)
-			apply = func(d *flashsim.Device) string { d.ArmPowerCut(c); return "" }
+			desc := c.Injector().String()
+			if s.next()%4 == 0 {
+				sector := sectors[s.next()%len(sectors)]
+				desc = fmt.Sprintf("(any %s (wear-out (and (range 0x%x 0x%x) (op %d))) (bit-flips 0.01 %d (randomly 0.5 %d)))",
+					desc, sector.Offset, sector.Size, 1+s.next()%3, s.next(), s.next())
+			}
+			what = "Arm" + desc
+			apply = func(d *flashsim.FaultyFlash) string {
+				inj, err := flashsim.ParseInjector(desc) // one fresh injector per device
+				if err != nil {
+					l.t.Fatal(err)
+				}
+				d.Arm(inj)
+				return ""
+			}
 		case 6:
 			what = "PowerOn()"
-			apply = func(d *flashsim.Device) string { d.PowerOn(); return "" }
+			apply = func(d *flashsim.FaultyFlash) string { d.PowerOn(); return "" }
 		case 7: // continue on a clone, sometimes keeping the original
 			seed := uint64(s.next())
 			keep := s.next()%4 == 0
@@ -215,16 +233,18 @@ func (l *lockstep) run(s *opScript, maxOps int) {
 			for i, d := range l.devs {
 				l.devs[i] = d.Clone()
 				l.devs[i].SetRand(rand.New(rand.NewPCG(seed, 2)))
+				l.flash[i] = flashsim.Wrap(l.devs[i], nil)
 				kept = append(kept, d)
 			}
 			if keep {
 				l.kept = append(l.kept, kept)
 			}
-			apply = func(d *flashsim.Device) string { return "" }
+			apply = func(d *flashsim.FaultyFlash) string { return "" }
 		}
 		l.log = append(l.log, what)
 		for i, d := range l.devs {
-			results[i] = result{answer: apply(d), off: d.PoweredOff(), ops: d.Ops(), stats: d.Stats()}
+			f := l.flash[i]
+			results[i] = result{answer: apply(f), off: f.PoweredOff(), ops: f.Ops(), partOps: d.Ops(), stats: d.Stats()}
 			if wear {
 				results[i].wear = wearOf(d)
 			}
@@ -246,7 +266,6 @@ func (l *lockstep) compare(what string, devs []*flashsim.Device) {
 	l.t.Helper()
 	results := make([]result, len(devs))
 	for i, d := range devs {
-		d.PowerOn()
 		d.SetRand(rand.New(rand.NewPCG(0, 0)))
 		b := make([]byte, d.Geometry().Size())
 		_, err := d.ReadAt(b, 0)

@@ -34,8 +34,9 @@ type expect struct {
 	secondaryAt int64  // where the secondary image starts
 }
 
-// boot runs the fixture's bootloader once on dev.
-func (fx *Fixture) boot(dev *flashsim.Device) (*mcuboot.BootResult, error) {
+// boot runs the fixture's bootloader once on dev (a part, or a part under
+// faults).
+func (fx *Fixture) boot(dev flashsim.Flash) (*mcuboot.BootResult, error) {
 	l, err := fx.Loader(dev)
 	if err != nil {
 		return nil, err

@@ -64,11 +64,10 @@ func TestSwapScratchRevertKeepsItsRecord(t *testing.T) {
 			var window *flashsim.Device
 			for op := 1; op < 200 && window == nil; op++ {
 				dev := base.Clone()
-				dev.ArmPowerCut(flashsim.PowerCut{Op: op, Kind: flashsim.CutAfter})
-				if _, err := fx.boot(dev); !errors.Is(err, flashsim.ErrPowerLoss) {
+				cut := flashsim.PowerCut{Op: op, Kind: flashsim.CutAfter}
+				if _, err := fx.boot(flashsim.Wrap(dev, cut.Injector())); !errors.Is(err, flashsim.ErrPowerLoss) {
 					t.Fatalf("revert cut after op %d: want a power loss, got %v", op, err)
 				}
-				dev.PowerOn()
 				if scratchRecordOnly(t, fx, dev) {
 					window = dev
 				}
@@ -81,11 +80,10 @@ func TestSwapScratchRevertKeepsItsRecord(t *testing.T) {
 				for _, kind := range AllCuts {
 					dev := window.Clone()
 					dev.SetRand(rand.New(rand.NewPCG(uint64(op), uint64(kind))))
-					dev.ArmPowerCut(flashsim.PowerCut{Op: op, Kind: kind})
-					if _, err := fx.boot(dev); !errors.Is(err, flashsim.ErrPowerLoss) {
+					cut := flashsim.PowerCut{Op: op, Kind: kind}
+					if _, err := fx.boot(flashsim.Wrap(dev, cut.Injector())); !errors.Is(err, flashsim.ErrPowerLoss) {
 						t.Fatalf("resume cut %s op %d: want a power loss, got %v", kind, op, err)
 					}
-					dev.PowerOn()
 					for i := 1; i <= 2; i++ {
 						res, err := fx.boot(dev)
 						if err != nil {
@@ -128,18 +126,17 @@ func TestSwapScratchReportedCuts(t *testing.T) {
 		{Op: 38, Kind: flashsim.CutDuring}, {Op: 343, Kind: flashsim.CutAfter},
 		{Op: 25, Kind: flashsim.CutBefore}, {Op: 16, Kind: flashsim.CutDuring},
 	} {
-		dev.ArmPowerCut(c)
+		armed := flashsim.Wrap(dev, c.Injector())
 		var err error
 		for boots := 0; err == nil; boots++ {
 			if boots == 3 {
 				t.Fatalf("%v never struck", c)
 			}
-			_, err = fx.boot(dev)
+			_, err = fx.boot(armed)
 		}
 		if !errors.Is(err, flashsim.ErrPowerLoss) {
 			t.Fatalf("%v: %v", c, err)
 		}
-		dev.PowerOn()
 	}
 	rev, err := sw.reverted()
 	if err != nil {

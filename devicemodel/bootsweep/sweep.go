@@ -476,13 +476,12 @@ func (sw *sweeper) try(j job) *Failure {
 		return nil
 	}
 	dev.SetRand(rand.New(rand.NewPCG(sw.opts.Seed, uint64(j.cut.Op)<<4|uint64(j.cut.Kind))))
-	dev.ArmPowerCut(j.cut)
-	_, err := sw.fx.boot(dev)
+	_, err := sw.fx.boot(flashsim.Wrap(dev, j.cut.Injector()))
 	if !errors.Is(err, flashsim.ErrPowerLoss) {
 		f := sw.failure(j, nil, fmt.Errorf("boot with the cut armed: want a power loss, got %v", err))
 		return &f
 	}
-	dev.PowerOn()
+	// The boots after the cut run on what it left of the part, unwrapped.
 	completed, err := sw.completed(j, dev)
 	if err != nil {
 		f := sw.failure(j, nil, err)
@@ -540,18 +539,17 @@ func (sw *sweeper) randomRun(ph Phase, dev *flashsim.Device, run int) ([]flashsi
 	var cuts []flashsim.PowerCut
 	for k := 0; k < maxRandomCuts && !p.done(); k++ {
 		c := flashsim.PowerCut{Op: 1 + rng.IntN(max(1, remaining)), Kind: sw.opts.Cuts[rng.IntN(len(sw.opts.Cuts))]}
-		dev.ArmPowerCut(c)
+		armed := flashsim.Wrap(dev, c.Injector())
 		var err error
 		for !p.done() {
 			var res *mcuboot.BootResult
-			if res, err = sw.fx.boot(dev); err != nil {
+			if res, err = sw.fx.boot(armed); err != nil {
 				break
 			}
 			if err := p.advance(sw.fx, dev, res); err != nil {
 				return append(cuts, c), fmt.Errorf("boot with cut %d armed: %w", k+1, err)
 			}
 		}
-		dev.PowerOn()
 		if err == nil {
 			break // the phase ended before the cut struck
 		}

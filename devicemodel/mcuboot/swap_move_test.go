@@ -46,7 +46,7 @@ func newMoveRig(t testing.TB, permanent bool, newPayload int, cfg Config) *mvRig
 }
 
 // on returns the rig's loader bound to another device (a clone).
-func (r *mvRig) on(t testing.TB, dev *flashsim.Device) *Loader {
+func (r *mvRig) on(t testing.TB, dev flashsim.Flash) *Loader {
 	t.Helper()
 	p := mustArea(t, dev, r.l.Primary())
 	s := mustArea(t, dev, r.l.Secondary())
@@ -54,6 +54,13 @@ func (r *mvRig) on(t testing.TB, dev *flashsim.Device) *Loader {
 	l, err := New(r.l.Config(), p, s, x)
 	must(t, err)
 	return l
+}
+
+// cutBoot boots the rig's loader on dev with c armed, on a FaultyFlash
+// whose power the cut takes; dev keeps what the cut left.
+func (r *mvRig) cutBoot(t testing.TB, dev *flashsim.Device, c flashsim.PowerCut) error {
+	_, err := r.on(t, flashsim.Wrap(dev, c.Injector())).Boot()
+	return err
 }
 
 // trailerSectorsErased reports whether every byte of the sectors t
@@ -331,11 +338,9 @@ func TestSwapMoveHeaderLocations(t *testing.T) {
 	for op := 1; op <= total; op++ {
 		dev := r.dev.Clone()
 		l := r.on(t, dev)
-		dev.ArmPowerCut(flashsim.PowerCut{Op: op, Kind: flashsim.CutAfter})
-		if _, err := l.Boot(); !errors.Is(err, flashsim.ErrPowerLoss) {
+		if err := r.cutBoot(t, dev, flashsim.PowerCut{Op: op, Kind: flashsim.CutAfter}); !errors.Is(err, flashsim.ErrPowerLoss) {
 			t.Fatalf("op %d: %v", op, err)
 		}
-		dev.PowerOn()
 		ps, err := l.PrimaryTrailer().Read()
 		must(t, err)
 		if ps.Magic != MagicGood || !ps.GenerationValid || ps.CopyDone != FlagUnset {
@@ -378,11 +383,9 @@ func (r *mvRig) cutBeforeWhen(t *testing.T, dev *flashsim.Device, cond func(l *L
 	for op := 1; op < 2000; op++ {
 		d := dev.Clone()
 		l := r.on(t, d)
-		d.ArmPowerCut(flashsim.PowerCut{Op: op, Kind: flashsim.CutBefore})
-		if _, err := l.Boot(); !errors.Is(err, flashsim.ErrPowerLoss) {
+		if err := r.cutBoot(t, d, flashsim.PowerCut{Op: op, Kind: flashsim.CutBefore}); !errors.Is(err, flashsim.ErrPowerLoss) {
 			t.Fatalf("op %d: boot ended (%v) before the condition held", op, err)
 		}
-		d.PowerOn()
 		if cond(l) {
 			return d, l
 		}
@@ -430,11 +433,9 @@ func TestSwapMoveIgnoresStalePrimaryRecord(t *testing.T) {
 	for op := 1; ; op++ {
 		d := r.dev.Clone()
 		dl := r.on(t, d)
-		d.ArmPowerCut(flashsim.PowerCut{Op: op, Kind: flashsim.CutBefore})
-		if _, err := dl.Boot(); !errors.Is(err, flashsim.ErrPowerLoss) {
+		if err := r.cutBoot(t, d, flashsim.PowerCut{Op: op, Kind: flashsim.CutBefore}); !errors.Is(err, flashsim.ErrPowerLoss) {
 			t.Fatalf("op %d: %v", op, err)
 		}
-		d.PowerOn()
 		ps, err := dl.PrimaryTrailer().Read()
 		must(t, err)
 		if ps.CopyDone != FlagSet {
@@ -541,11 +542,9 @@ func TestSwapMoveFixupRevertTornMagic(t *testing.T) {
 		for op := 1; magicOp == 0; op++ {
 			d := r.dev.Clone()
 			l := r.on(t, d)
-			d.ArmPowerCut(flashsim.PowerCut{Op: op, Kind: flashsim.CutAfter})
-			if _, err := l.Boot(); !errors.Is(err, flashsim.ErrPowerLoss) {
+			if err := r.cutBoot(t, d, flashsim.PowerCut{Op: op, Kind: flashsim.CutAfter}); !errors.Is(err, flashsim.ErrPowerLoss) {
 				t.Fatalf("op %d: %v", op, err)
 			}
-			d.PowerOn()
 			if committed(t, l) {
 				magicOp = op + 1
 			}
@@ -556,11 +555,9 @@ func TestSwapMoveFixupRevertTornMagic(t *testing.T) {
 				d := r.dev.Clone()
 				d.SetRand(rand.New(rand.NewPCG(seed, 1966)))
 				l := r.on(t, d)
-				d.ArmPowerCut(flashsim.PowerCut{Op: magicOp, Kind: kind})
-				if _, err := l.Boot(); !errors.Is(err, flashsim.ErrPowerLoss) {
+				if err := r.cutBoot(t, d, flashsim.PowerCut{Op: magicOp, Kind: kind}); !errors.Is(err, flashsim.ErrPowerLoss) {
 					t.Fatalf("%v", err)
 				}
-				d.PowerOn()
 				ss, err := l.SecondaryTrailer().Read()
 				must(t, err)
 				if ss.Magic == MagicBad {
@@ -640,11 +637,9 @@ func mvSweep(t *testing.T, r *mvRig, prepared *flashsim.Device, seeds int, check
 				d := prepared.Clone()
 				d.SetRand(rand.New(rand.NewPCG(uint64(seed), uint64(op))))
 				l := r.on(t, d)
-				d.ArmPowerCut(flashsim.PowerCut{Op: op, Kind: kind})
-				if _, err := l.Boot(); !errors.Is(err, flashsim.ErrPowerLoss) {
+				if err := r.cutBoot(t, d, flashsim.PowerCut{Op: op, Kind: kind}); !errors.Is(err, flashsim.ErrPowerLoss) {
 					t.Fatalf("op %d %s: %v", op, kind, err)
 				}
-				d.PowerOn()
 				if _, err := l.Boot(); err != nil {
 					t.Fatalf("op %d %s seed %d: boot after the cut: %v", op, kind, seed, err)
 				}
@@ -697,11 +692,9 @@ func FuzzSwapMoveBoot(f *testing.F) {
 		dev := r.dev.Clone()
 		l := r.on(t, dev)
 		if cutOp > 0 {
-			dev.ArmPowerCut(flashsim.PowerCut{Op: int(cutOp), Kind: flashsim.CutKind(sel % 3)})
-			if _, err := l.Boot(); err != nil && !errors.Is(err, flashsim.ErrPowerLoss) {
+			if err := r.cutBoot(t, dev, flashsim.PowerCut{Op: int(cutOp), Kind: flashsim.CutKind(sel % 3)}); err != nil && !errors.Is(err, flashsim.ErrPowerLoss) {
 				t.Fatal(err)
 			}
-			dev.PowerOn()
 		}
 		// Program arbitrary bytes over still-erased status entries.
 		for _, c := range []struct {

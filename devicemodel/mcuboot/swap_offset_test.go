@@ -76,6 +76,16 @@ func (r *offsetRig) pending(img []byte, permanent bool) {
 	must(r.t, SetPending(r.sec, permanent))
 }
 
+// cutBoot boots with c armed: on the rig's part under a FaultyFlash whose
+// power the cut takes. The part keeps what the cut left.
+func (r *offsetRig) cutBoot(c flashsim.PowerCut) error {
+	f := flashsim.Wrap(r.dev, c.Injector())
+	l, err := New(r.cfg, mustArea(r.t, f, r.pri), mustArea(r.t, f, r.sec), nil)
+	must(r.t, err)
+	_, err = l.Boot()
+	return err
+}
+
 func (r *offsetRig) boot() *BootResult {
 	r.t.Helper()
 	res, err := r.loader().Boot()
@@ -321,11 +331,9 @@ func revertReady(t *testing.T) *offsetRig {
 func TestSwapOffsetRowI(t *testing.T) {
 	r := revertReady(t)
 	scramble := len(r.loader().PrimaryTrailer().Sectors()) // one erase per sector
-	r.dev.ArmPowerCut(flashsim.PowerCut{Op: fixupOps + scramble, Kind: flashsim.CutAfter})
-	if _, err := r.loader().Boot(); !errors.Is(err, flashsim.ErrPowerLoss) {
+	if err := r.cutBoot(flashsim.PowerCut{Op: fixupOps + scramble, Kind: flashsim.CutAfter}); !errors.Is(err, flashsim.ErrPowerLoss) {
 		t.Fatalf("boot with the cut armed: %v", err)
 	}
-	r.dev.PowerOn()
 	p, s := r.trailers()
 	if p.Magic != MagicUnset || s.Magic != MagicGood || s.ImageOK != FlagUnset || s.CopyDone != FlagSet || s.SwapType != SwapRevert {
 		t.Fatalf("after the scramble: primary %s, secondary (%s, %s, %s) %s", p.Magic, s.Magic, s.ImageOK, s.CopyDone, s.SwapType)
@@ -351,11 +359,9 @@ func TestSwapOffsetTornFixupMagic(t *testing.T) {
 	for seed := uint64(0); seed < 40; seed++ {
 		r := revertReady(t)
 		r.dev.SetRand(rand.New(rand.NewPCG(seed, 1966)))
-		r.dev.ArmPowerCut(flashsim.PowerCut{Op: fixupOps, Kind: flashsim.CutDuring})
-		if _, err := r.loader().Boot(); !errors.Is(err, flashsim.ErrPowerLoss) {
+		if err := r.cutBoot(flashsim.PowerCut{Op: fixupOps, Kind: flashsim.CutDuring}); !errors.Is(err, flashsim.ErrPowerLoss) {
 			t.Fatalf("seed %d: boot with the cut armed: %v", seed, err)
 		}
-		r.dev.PowerOn()
 		if _, s := r.trailers(); s.Magic == MagicBad {
 			bad++
 		}
@@ -410,11 +416,9 @@ func TestSwapOffsetStaleRecordRevert(t *testing.T) {
 // swap to finish.
 func leaveStaleRecord(t *testing.T, r *offsetRig, cut flashsim.PowerCut) {
 	t.Helper()
-	r.dev.ArmPowerCut(cut)
-	if _, err := r.loader().Boot(); !errors.Is(err, flashsim.ErrPowerLoss) {
+	if err := r.cutBoot(cut); !errors.Is(err, flashsim.ErrPowerLoss) {
 		t.Fatalf("boot with the cut armed: %v", err)
 	}
-	r.dev.PowerOn()
 	tearPrimaryTrailer(t, r)
 	if _, resumed, err := resumeOffset(t, r.loader()); err != nil || resumed {
 		t.Fatalf("stale record resumed (%v, %v)", resumed, err)
@@ -485,11 +489,9 @@ func TestSwapOffsetSecondUpgradeSweep(t *testing.T) {
 			for _, k := range kinds {
 				r := prepare()
 				r.dev.SetRand(rand.New(rand.NewPCG(uint64(op), uint64(k))))
-				r.dev.ArmPowerCut(flashsim.PowerCut{Op: op, Kind: k})
-				if _, err := r.loader().Boot(); !errors.Is(err, flashsim.ErrPowerLoss) {
+				if err := r.cutBoot(flashsim.PowerCut{Op: op, Kind: k}); !errors.Is(err, flashsim.ErrPowerLoss) {
 					t.Fatalf("revert=%v op %d %s: boot with the cut armed: %v", revert, op, k, err)
 				}
-				r.dev.PowerOn()
 				if _, err := r.loader().Boot(); err != nil {
 					t.Fatalf("revert=%v op %d %s: boot after the cut: %v", revert, op, k, err)
 				}
@@ -532,9 +534,7 @@ func FuzzSwapOffsetBoot(f *testing.F) {
 			op = 20 // then cut the revert
 		}
 		if op > 0 {
-			rr.dev.ArmPowerCut(flashsim.PowerCut{Op: op, Kind: flashsim.CutAfter})
-			_, _ = rr.loader().Boot()
-			rr.dev.PowerOn()
+			_ = rr.cutBoot(flashsim.PowerCut{Op: op, Kind: flashsim.CutAfter})
 		}
 		p := make([]byte, info)
 		s := make([]byte, info)

@@ -12,8 +12,10 @@ import (
 // scratchSetup is a swap-scratch device whose new image reaches into the
 // last sector, so that the first region swapped holds the trailer and keeps
 // its status in the scratch area ("use scratch").
-func scratchSetup(t *testing.T) (*flashsim.Device, *Loader, []byte, []byte) {
-	dev, p, s, x := smallSlots(t, 8)
+func scratchSetup(t *testing.T) (*flashsim.FaultyFlash, *Loader, []byte, []byte) {
+	part, p, s, x := smallSlots(t, 8)
+	dev := flashsim.Wrap(part, nil) // for cuts
+	p, s, x = mustArea(t, dev, p), mustArea(t, dev, s), mustArea(t, dev, x)
 	key := testKey(t)
 	cfg := Config{Strategy: "swap-scratch", Keys: []crypto.PublicKey{key.Public()}, MaxImgSectors: 8, CopyChunk: 256}
 	l, err := New(cfg, p, s, x)
@@ -32,11 +34,12 @@ func scratchSetup(t *testing.T) (*flashsim.Device, *Loader, []byte, []byte) {
 }
 
 // cutWhen runs boots cut after successive operations until stop reports
-// the state it looks for; it returns the device in that state.
-func cutWhen(t *testing.T, stop func(l *Loader) bool) (*flashsim.Device, *Loader, []byte, []byte) {
+// the state it looks for; it returns the device in that state, powered on
+// again, the cut spent.
+func cutWhen(t *testing.T, stop func(l *Loader) bool) (*flashsim.FaultyFlash, *Loader, []byte, []byte) {
 	for op := 1; op < 1000; op++ {
 		dev, l, old, nw := scratchSetup(t)
-		dev.ArmPowerCut(flashsim.PowerCut{Op: op, Kind: flashsim.CutAfter})
+		dev.Arm(flashsim.PowerCut{Op: op, Kind: flashsim.CutAfter}.Injector())
 		if _, err := l.Boot(); err == nil {
 			break
 		}
@@ -156,14 +159,13 @@ func TestRevertResumesWithoutEntries(t *testing.T) {
 	// Find the cut right after the revert initialised the primary trailer
 	// and erased the scratch (the first program into the scratch is next).
 	for op := 1; ; op++ {
-		c := dev.Clone()
+		c := flashsim.Wrap(dev.Clone(), flashsim.PowerCut{Op: op, Kind: flashsim.CutAfter}.Injector())
 		lc, err := New(cfg, mustArea(t, c, p), mustArea(t, c, s), mustArea(t, c, x))
 		must(t, err)
-		c.ArmPowerCut(flashsim.PowerCut{Op: op, Kind: flashsim.CutAfter})
 		if _, err := lc.Boot(); err == nil {
 			t.Fatal("state never reached")
 		}
-		c.PowerOn()
+		c.PowerOn() // the cut struck: it does not come again
 		ps, _ := lc.PrimaryTrailer().Read()
 		xs, _ := NewTrailer(lc.Scratch(), swapScratch{}.scratchLayout(lc)).Read()
 		entries, _ := lc.PrimaryTrailer().ReadStatus()

@@ -143,11 +143,10 @@ func TestSetPending(t *testing.T) {
 // into a test, never the reverse (reference §3.3).
 func TestSetPendingWriteOrder(t *testing.T) {
 	dev, p, s := slots(t, 8)
-	dev.ArmPowerCut(flashsim.PowerCut{Op: 2, Kind: flashsim.CutBefore})
-	if err := SetPending(s, true); !errors.Is(err, flashsim.ErrPowerLoss) {
+	f := flashsim.Wrap(dev, flashsim.PowerCut{Op: 2, Kind: flashsim.CutBefore}.Injector())
+	if err := SetPending(mustArea(t, f, s), true); !errors.Is(err, flashsim.ErrPowerLoss) {
 		t.Fatalf("SetPending with a cut = %v, want power loss", err)
 	}
-	dev.PowerOn()
 	if got, err := ReadSwapType(p, s); got != SwapTest || err != nil {
 		t.Errorf("after a cut at the second write: %s, %v; want test", got, err)
 	}
