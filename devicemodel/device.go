@@ -157,6 +157,21 @@ func (d *Device) Arm(cuts ...PowerCut) {
 	}
 }
 
+// InjectFlashFaults stacks inj on the device's flash (flashsim.Any), beside
+// the cuts Arm schedules: its faults strike the firmware's flash operations
+// from the next one on, across power cycles (PowerOn keeps its state). A
+// power cut it makes stops the firmware as any cut does and is reported as
+// an EventPowerCut naming the operation; a sector it wears out or a bit it
+// flips is the firmware's to cope with. Call it before Run; each call adds
+// to the injectors given before.
+func (d *Device) InjectFlashFaults(inj flashsim.Injector) {
+	if inj == nil {
+		return
+	}
+	d.fl.faults = append(d.fl.faults, inj)
+	d.fl.part.Arm(flashsim.Any(append([]flashsim.Injector{&d.fl.next}, d.fl.faults...)...))
+}
+
 // UseSource makes the firmware update from src (a bundle over UART or
 // USB) instead of the network: at every boot the agent checks the source,
 // installs a newer matching target from it and reboots, or else idles.
@@ -528,9 +543,10 @@ func (c *deviceConn) Close() error {
 // the firmware when power goes (tearing the operation when it goes while
 // the operation runs).
 type deviceFlash struct {
-	d    *Device
-	part *flashsim.FaultyFlash // d.flash under next
-	next nextCut
+	d      *Device
+	part   *flashsim.FaultyFlash // d.flash under next and faults
+	next   nextCut
+	faults []flashsim.Injector // InjectFlashFaults's, stacked after next
 }
 
 // nextCut is the injector of a device's own power cuts: the one its phase
@@ -559,12 +575,34 @@ func (f *deviceFlash) Geometry() *flashsim.Geometry { return f.part.Geometry() }
 
 func (f *deviceFlash) ReadAt(p []byte, off int64) (int, error) {
 	f.d.check()
-	return f.part.ReadAt(p, off)
+	n, err := f.part.ReadAt(p, off)
+	f.lost(err, false)
+	return n, err
 }
 
 func (f *deviceFlash) Sum256(off, n int64) ([32]byte, error) {
 	f.d.check()
-	return f.part.Sum256(off, n)
+	sum, err := f.part.Sum256(off, n)
+	f.lost(err, false)
+	return sum, err
+}
+
+// lost stops the firmware when err is a power loss, reporting the cut
+// unless the device made it itself (own).
+func (f *deviceFlash) lost(err error, own bool) {
+	if !errors.Is(err, flashsim.ErrPowerLoss) {
+		return
+	}
+	d := f.d
+	if !own {
+		text := "flash fault"
+		if oe := (*flashsim.OpError)(nil); errors.As(err, &oe) {
+			text = fmt.Sprintf("flash fault at %s 0x%x+0x%x", oe.Op, oe.Off, oe.Len)
+		}
+		d.emit(Event{Kind: EventPowerCut, Text: text})
+	}
+	d.PowerCut()
+	panic(powerLoss{})
 }
 
 func (f *deviceFlash) Program(off int64, p []byte) error { return f.ProgramFrom(off, p, -1) }
@@ -592,11 +630,9 @@ func (f *deviceFlash) op(off int64, took time.Duration, do func() error) error {
 		// Power went while the operation ran: it is torn.
 		f.next.arm(flashsim.CutDuring)
 	}
+	own := f.next.armed
 	err := do()
-	if errors.Is(err, flashsim.ErrPowerLoss) {
-		d.PowerCut()
-		panic(powerLoss{})
-	}
+	f.lost(err, own)
 	return err
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/fleetsim/fleetsim/devicemodel/live"
 	"github.com/fleetsim/fleetsim/devicemodel/mcuboot"
 	"github.com/fleetsim/fleetsim/devicemodel/mcuboot/image"
+	"github.com/fleetsim/fleetsim/flashsim"
 	"github.com/fleetsim/fleetsim/internal/pki"
 	"github.com/spf13/cobra"
 )
@@ -33,7 +34,7 @@ type deviceFlags struct {
 	gateway, filesURL, cert, ca, serverName string
 	board, strategy, imageKey, factory      string
 	root, tag, proto, profile, until        string
-	bundle                                  string
+	bundle, flashFaults                     string
 	powerCuts                               []string
 	timeout                                 time.Duration
 	instantFlash                            bool
@@ -73,7 +74,13 @@ without a gateway.
 
 --power-cut PHASE:N[:KIND] cuts power at the N-th flash program or erase of a
 phase (download, swap, confirm, storage, any; KIND before, after or during,
-the default), or at:DURATION after start; repeatable.`,
+the default), or at:DURATION after start; repeatable.
+
+--flash-faults INJECTOR stacks faults on the device's flash, written as
+flashsim's s-expressions, e.g. "(any (cut during (and (kind erase) (op 3)))
+(bit-flips 1e-06 7))": power cuts (before, after or during an operation),
+sectors that wear out, read bit flips, where (op N), (kind ...),
+(range OFF LEN), (randomly P SEED), and, or, not, once say.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDevice(cmd, f) },
 	}
@@ -92,6 +99,7 @@ the default), or at:DURATION after start; repeatable.`,
 	fl.StringVar(&f.proto, "proto", "h1", "h1 (HTTP/1.1 over TLS, as the MCU), h2 or h3 (HTTP/3 over QUIC)")
 	fl.StringVar(&f.profile, "profile", "healthy", "firmware behaviour: BEHAVIOUR[,VERSION=BEHAVIOUR...]; healthy, crash-at-boot, fails-self-test, hangs, bricks-network")
 	fl.StringArrayVar(&f.powerCuts, "power-cut", nil, "cut power at PHASE:N[:KIND] or at:DURATION (repeatable)")
+	fl.StringVar(&f.flashFaults, "flash-faults", "", "faults stacked on the flash, e.g. \"(cut during (and (kind erase) (op 3)))\"")
 	fl.StringVar(&f.until, "until", "", "exit when the device is confirmed, rolled-back or after checkins:N")
 	fl.DurationVar(&f.timeout, "timeout", 15*time.Minute, "with --until: give up after this long")
 	fl.StringVar(&f.bundle, "bundle", "", "update from this offline bundle instead of a gateway")
@@ -139,6 +147,7 @@ type deviceSetup struct {
 	host    *live.Host
 	factory uint32
 	cuts    []devicemodel.PowerCut
+	faults  flashsim.Injector // --flash-faults
 	until   untilSpec
 	source  agent.Source
 }
@@ -203,6 +212,11 @@ func setupDevice(f *deviceFlags) (*deviceSetup, error) {
 			return nil, err
 		}
 		s.cuts = append(s.cuts, pc)
+	}
+	if f.flashFaults != "" {
+		if s.faults, err = flashsim.ParseInjector(f.flashFaults); err != nil {
+			return nil, fmt.Errorf("--flash-faults: %v", err)
+		}
 	}
 	if len(f.tag) > agent.MaxTagLength || f.tag == "" {
 		return nil, fmt.Errorf("--tag %q: 1 to %d characters", f.tag, agent.MaxTagLength)
@@ -405,6 +419,7 @@ func runDevice(cmd *cobra.Command, f *deviceFlags) error {
 	}
 	w.device = d
 	d.Arm(s.cuts...)
+	d.InjectFlashFaults(s.faults)
 	if s.source != nil {
 		d.UseSource(s.source)
 	}

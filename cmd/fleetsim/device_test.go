@@ -94,6 +94,7 @@ func TestDeviceUsageErrors(t *testing.T) {
 		{"--ca " + junk + " holds no PEM certificate", with("--gateway", gw, "--ca", junk)},
 		{"--bundle " + junk, with("--bundle", junk)},
 		{"power cut", with("--gateway", gw, "--power-cut", "swap:x")},
+		{`--flash-faults: bad flash fault injector: at byte 15: want an operation number, got ")"`, with("--gateway", gw, "--flash-faults", "(cut during (op)")},
 		{"fails-self-tset", with("--gateway", gw, "--profile", "1001=fails-self-tset")},
 		{`--tag ""`, with("--gateway", gw, "--tag", "")},
 		{"strategy", with("--gateway", gw, "--strategy", "overwrite-sideways")},

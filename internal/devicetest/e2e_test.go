@@ -17,6 +17,7 @@ import (
 	"github.com/fleetsim/fleetsim/devicemodel/live"
 	"github.com/fleetsim/fleetsim/devicemodel/mcuboot"
 	"github.com/fleetsim/fleetsim/devicemodel/mcuboot/image"
+	"github.com/fleetsim/fleetsim/flashsim"
 	"github.com/fleetsim/fleetsim/gateway"
 	"github.com/fleetsim/fleetsim/internal/gatewaytest"
 	"github.com/fleetsim/fleetsim/internal/pki"
@@ -270,6 +271,42 @@ func TestPowerCuts(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestStackedFlashFaults: faults stacked on a device's flash as one
+// injector strike where their predicates say (the third program in the
+// secondary slot, during the download, is torn; the bootloader's second
+// erase of the primary slot, in the swap, is cut before it), are reported
+// as power cuts naming the operation, and the update still completes.
+func TestStackedFlashFaults(t *testing.T) {
+	b, err := devicemodel.LookupBoard("rt1060")
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := fmt.Sprintf("(any (cut during (and (range 0x%x 0x%x) (kind program) (op 3))) (cut before (and (range 0x%x 0x%x) (kind erase) (op 2))))",
+		b.Secondary.Offset, b.Secondary.Size, b.Primary.Offset, b.Primary.Size)
+	forModes(t, false, func(t *testing.T, m mode) {
+		r, d, _ := updateRig(t, m, RigOptions{}, nil)
+		inj, err := flashsim.ParseInjector(desc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.InjectFlashFaults(inj)
+		var cuts []string
+		err = r.Run(d, 10*time.Minute, func(e devicemodel.Event) bool {
+			if e.Kind == devicemodel.EventPowerCut {
+				cuts = append(cuts, e.Text)
+			}
+			return confirmed(1001)(e)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cuts) != 2 || !strings.HasPrefix(cuts[0], "flash fault at program 0x") || !strings.HasPrefix(cuts[1], "flash fault at erase 0x") {
+			t.Fatalf("power cuts %q; want a program's, then an erase's", cuts)
+		}
+		wantRunning(t, d, 1001)
+	})
 }
 
 func TestTamperedFirmwareNeverBoots(t *testing.T) {
