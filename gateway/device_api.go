@@ -138,13 +138,6 @@ func (g *Gateway) setRepoTag(e *deviceEntry, tag string) bool {
 	return true
 }
 
-// configValue is one fioconfig file as devices read it.
-type configValue struct {
-	Value       string   `json:"Value"`
-	Unencrypted bool     `json:"Unencrypted"`
-	OnChanged   []string `json:"OnChanged,omitempty"`
-}
-
 // getConfig serves the device's configuration files, merged factory, then
 // group, then device: a file of a narrower scope replaces the same file of a
 // wider one, but z-50-fioctl.toml is merged section by section. 204 when
@@ -152,58 +145,27 @@ type configValue struct {
 // (one-second resolution, as HTTP dates have).
 func (g *Gateway) getConfig(w http.ResponseWriter, r *http.Request, e *deviceEntry, now time.Time) {
 	d := e.snapshot()
-	merged := map[string]configValue{}
-	var fioctl []string // z-50-fioctl.toml of each scope, widest first
-	var updated time.Time
-	scopes := []store.ConfigScope{{Kind: store.ScopeFactory}}
-	if d.Group != "" {
-		scopes = append(scopes, store.ConfigScope{Kind: store.ScopeGroup, Name: d.Group})
-	}
-	scopes = append(scopes, store.ConfigScope{Kind: store.ScopeDevice, Name: d.UUID})
-	for _, s := range scopes {
-		files, up, ok, err := g.store.Config(s)
-		if err != nil {
-			g.log.Error("reading config", "scope", s, "err", err)
-			http.Error(w, "config unavailable", http.StatusInternalServerError)
-			return
-		}
-		if !ok {
-			continue
-		}
-		if up.After(updated) {
-			updated = up
-		}
-		for _, f := range files {
-			merged[f.Name] = configValue{Value: f.Value, Unencrypted: f.Unencrypted, OnChanged: f.OnChanged}
-			if f.Name == fioctlFile {
-				fioctl = append(fioctl, f.Value)
-			}
-		}
-	}
-	if len(fioctl) > 1 {
-		v := merged[fioctlFile]
-		v.Value = mergeFioctl(fioctl)
-		merged[fioctlFile] = v
-	}
-	h := w.Header()
-	h["Date"] = []string{now.UTC().Format(http.TimeFormat)}
-	if len(merged) == 0 {
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	updated = updated.Truncate(time.Second)
-	if t, err := http.ParseTime(r.Header.Get("If-Modified-Since")); err == nil && !updated.After(t) {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	body, err := json.Marshal(merged)
+	ans, err := g.deviceConfig(d.Group, d.UUID)
 	if err != nil {
+		g.log.Error("reading config", "uuid", d.UUID, "group", d.Group, "err", err)
 		http.Error(w, "config unavailable", http.StatusInternalServerError)
 		return
 	}
+	h := w.Header()
+	h["Date"] = []string{now.UTC().Format(http.TimeFormat)}
+	if ans.body == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if ims := r.Header.Get("If-Modified-Since"); ims != "" {
+		if t, err := http.ParseTime(ims); err == nil && !ans.updated.After(t) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
 	h["Content-Type"] = []string{"application/json"}
-	h["Last-Modified"] = []string{updated.UTC().Format(http.TimeFormat)}
-	w.Write(body)
+	h["Last-Modified"] = []string{ans.lastModified}
+	w.Write(ans.body)
 }
 
 // putSystemInfo stores what a device reports about itself. A report equal

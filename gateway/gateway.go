@@ -79,6 +79,7 @@ type Gateway struct {
 	rollout  *rollout.Controller
 
 	devices sync.Map // UUID -> *deviceEntry
+	configs wideConfigs
 
 	// dirty lists the device entries whose record changed since the last
 	// flush.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -27,6 +28,16 @@ type Batch struct {
 	// first and numbers the rest.
 	events []batchEvent
 	ids    map[string]struct{} // event id keys in events
+
+	// configs lists the batch's config writes in order, for the store's
+	// count of device-scope records and its config generation.
+	configs []configWrite
+}
+
+type configWrite struct {
+	key    []byte
+	device bool // a device scope
+	put    bool // PutConfig, else DeleteConfig
 }
 
 type batchEvent struct {
@@ -169,7 +180,11 @@ func (b *Batch) PutConfig(scope ConfigScope, files []ConfigFile, updated time.Ti
 		b.fail(err)
 		return
 	}
-	b.set(configKey(scope), configRecord{Files: files, Updated: updated})
+	k := configKey(scope)
+	b.set(k, configRecord{Files: files, Updated: updated})
+	if b.writable() {
+		b.configs = append(b.configs, configWrite{key: k, device: scope.Kind == ScopeDevice, put: true})
+	}
 }
 
 // DeleteConfig removes the config files of scope.
@@ -181,9 +196,12 @@ func (b *Batch) DeleteConfig(scope ConfigScope) {
 		b.fail(err)
 		return
 	}
-	if err := b.pb.Delete(configKey(scope), nil); err != nil {
+	k := configKey(scope)
+	if err := b.pb.Delete(k, nil); err != nil {
 		b.fail(fmt.Errorf("store: batch delete config: %w", err))
+		return
 	}
+	b.configs = append(b.configs, configWrite{key: k, device: scope.Kind == ScopeDevice})
 }
 
 // PutFirmware writes the firmware index entry f.SHA256.
@@ -215,7 +233,7 @@ func (b *Batch) PutUpdate(u rollout.Update) {
 // if the batch was already committed or closed or the store is closed, and
 // pebble's errors wrapped. Whatever it returns, the batch is finished: call
 // Close to release it.
-func (b *Batch) Commit(durable bool) error {
+func (b *Batch) Commit(durable bool) (err error) {
 	if b.done {
 		return ErrClosed
 	}
@@ -228,6 +246,25 @@ func (b *Batch) Commit(durable bool) error {
 		return err
 	}
 	defer s.leave()
+	if len(b.configs) > 0 {
+		s.configMu.Lock()
+		var delta int64
+		delta, err = s.deviceConfigDelta(b.configs)
+		defer func() {
+			if err == nil {
+				s.deviceConfigs.Add(delta)
+			} else {
+				s.recountDeviceConfigs()
+			}
+			// Whether or not the commit went through: a reader that
+			// kept a config record rereads it, which is never wrong.
+			s.configGen.Add(1)
+			s.configMu.Unlock()
+		}()
+		if err != nil {
+			return err
+		}
+	}
 	if len(b.events) > 0 {
 		defer s.claim(b.events)()
 		for _, e := range b.events {
@@ -270,6 +307,44 @@ func (b *Batch) Commit(durable bool) error {
 		return fmt.Errorf("store: commit: %w", err)
 	}
 	return nil
+}
+
+// deviceConfigDelta is how many device-scope config records the writes
+// add (or, negative, remove). The caller has entered and holds configMu, so
+// no other commit changes config records meanwhile.
+func (s *Store) deviceConfigDelta(ws []configWrite) (int64, error) {
+	final := map[string]bool{} // device-scope key -> a record after the batch
+	for _, w := range ws {
+		if w.device {
+			final[string(w.key)] = w.put
+		}
+	}
+	var delta int64
+	for k, after := range final {
+		_, before, err := s.get([]byte(k))
+		if err != nil {
+			return 0, err
+		}
+		switch {
+		case after && !before:
+			delta++
+		case !after && before:
+			delta--
+		}
+	}
+	return delta, nil
+}
+
+// recountDeviceConfigs counts the device-scope config records again after
+// a commit that failed, which may have written more or less than nothing.
+// If they cannot be counted, Config looks every device scope up. The caller
+// has entered and holds configMu.
+func (s *Store) recountDeviceConfigs() {
+	n, err := s.countKeys(configDevicePrefix())
+	if err != nil {
+		n = math.MaxInt32
+	}
+	s.deviceConfigs.Store(int64(n))
 }
 
 // Close releases the batch; a batch closed before Commit writes nothing.

@@ -198,6 +198,9 @@ func sysInfoKey(uuid string, k SystemInfoKind) []byte {
 
 func configKey(c ConfigScope) []byte { return key(prefixConfig, c.Kind, c.Name) }
 
+// configDevicePrefix is the prefix of every device-scope config key.
+func configDevicePrefix() []byte { return append(key(prefixConfig, ScopeDevice), 0) }
+
 func firmwareKey(sha string) []byte { return key(prefixFirmware, sha) }
 
 func waveKey(name string) []byte { return key(prefixWave, name) }

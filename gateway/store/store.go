@@ -74,6 +74,17 @@ type Store struct {
 	next    atomic.Uint64
 	ceiling atomic.Uint64
 	seqMu   sync.Mutex // serialises raising the ceiling
+
+	// Config records. configMu serialises the commits that write them, so
+	// that deviceConfigs stays exact; configGen counts those commits (see
+	// ConfigGeneration).
+	configMu  sync.Mutex
+	configGen atomic.Uint64
+	// deviceConfigs is the number of device-scope config records. Devices
+	// check in far more often than an operator gives one its own files,
+	// and while there are none Config answers a device scope without a
+	// lookup.
+	deviceConfigs atomic.Int64
 }
 
 // Open opens the store in dir on o.FS, creating it if missing.
@@ -145,7 +156,30 @@ func open(dir string, fs vfs.FS, cacheSize int64, sync bool) (*Store, error) {
 		s.next.Store(c)
 		s.ceiling.Store(c)
 	}
+	n, err := s.countKeys(configDevicePrefix())
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	s.deviceConfigs.Store(int64(n))
 	return s, nil
+}
+
+// countKeys counts the keys under prefix. The caller has entered, or is
+// Open.
+func (s *Store) countKeys(prefix []byte) (int, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return 0, fmt.Errorf("store: scan %q: %w", prefix, err)
+	}
+	n := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		n++
+	}
+	if err := it.Close(); err != nil {
+		return 0, fmt.Errorf("store: scan %q: %w", prefix, err)
+	}
+	return n, nil
 }
 
 // checkFormat stamps a new database with formatVersion and refuses one that
@@ -361,9 +395,23 @@ func (s *Store) Config(scope ConfigScope) (files []ConfigFile, updated time.Time
 	if err := scope.check(); err != nil {
 		return nil, time.Time{}, false, err
 	}
+	if scope.Kind == ScopeDevice && s.deviceConfigs.Load() == 0 {
+		if err := s.enter(); err != nil {
+			return nil, time.Time{}, false, err
+		}
+		s.leave()
+		return nil, time.Time{}, false, nil
+	}
 	r, ok, err := lookup(s, configKey(scope), decodeConfig)
 	return r.Files, r.Updated, ok, err
 }
+
+// ConfigGeneration counts the commits of batches that wrote or deleted
+// config files since Open. It grows after such a commit's writes can be
+// read and before its Commit returns, so a caller that keeps what Config
+// returned, having read the generation before calling Config, may use it
+// for as long as the generation has not changed.
+func (s *Store) ConfigGeneration() uint64 { return s.configGen.Load() }
 
 // Firmware returns the index entry of the image with this hex SHA-256.
 // Errors: ErrInvalidKey, ErrCorrupt, ErrClosed.
