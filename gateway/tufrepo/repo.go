@@ -571,6 +571,17 @@ func (r *Repo) resign(now time.Time, tags []string, snapshot bool) ([]Warning, e
 func (r *Repo) Renew(now time.Time) ([]Warning, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !r.renewDue(now) {
+		// Nearly every call: the gateway calls it every minute, and roles
+		// last days. renew would store the same state and warn of nothing.
+		return nil, nil
+	}
+	return r.renew(now)
+}
+
+// renew re-signs what is due at now and stores the result. The caller
+// holds r.mu.
+func (r *Repo) renew(now time.Time) ([]Warning, error) {
 	tx := r.st.clone()
 	var ws []Warning
 	root := tx.root()
@@ -604,6 +615,30 @@ func (r *Repo) Renew(now time.Time) ([]Warning, error) {
 	}
 	cw, err := r.commit(tx)
 	return append(ws, cw...), err
+}
+
+// renewDue reports whether Renew has anything to re-sign at now: the
+// root, or a role of a tag's view or of its wave's view. The caller holds
+// r.mu.
+func (r *Repo) renewDue(now time.Time) bool {
+	st := r.st
+	if due(now, st.root().signed.Expires, r.cfg.Expiry.Root) {
+		return true
+	}
+	for tag, v := range st.views {
+		if strings.Contains(tag, waveSep) {
+			continue // a wave view, looked at with its tag's
+		}
+		if _, _, ts := r.dueRoles(now, v); ts {
+			return true
+		}
+		if w, ok := st.waves[tag]; ok {
+			if _, _, ts := r.dueRoles(now, st.views[WaveView(tag, w.name)]); ts {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // ExtendRoot signs root version N+1 with the same keys and a fresh expiry.
