@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"net/http"
 	"slices"
@@ -34,16 +35,18 @@ type deviceEntry struct {
 // sysInfoKinds orders the system info kinds for deviceEntry.sysInfo.
 var sysInfoKinds = [3]store.SystemInfoKind{store.SystemInfoHardware, store.SystemInfoNetwork, store.SystemInfoConfig}
 
-// unchangedSysInfo reports whether sum is the stored report of kind, and
-// records it as stored otherwise. The caller holds e.mu and stores the
-// report when it returns false; if storing fails it calls forgetSysInfo.
-func (e *deviceEntry) unchangedSysInfo(kind store.SystemInfoKind, sum [32]byte) bool {
+// storedSysInfo reports whether sum is the stored report of kind. The
+// caller holds e.mu.
+func (e *deviceEntry) storedSysInfo(kind store.SystemInfoKind, sum [32]byte) bool {
 	i := slices.Index(sysInfoKinds[:], kind)
-	if e.sysInfoSet[i] && e.sysInfo[i] == sum {
-		return true
-	}
+	return e.sysInfoSet[i] && e.sysInfo[i] == sum
+}
+
+// setSysInfo records sum as the stored report of kind. The caller holds
+// e.mu and stores the report; if storing fails it calls forgetSysInfo.
+func (e *deviceEntry) setSysInfo(kind store.SystemInfoKind, sum [32]byte) {
+	i := slices.Index(sysInfoKinds[:], kind)
 	e.sysInfo[i], e.sysInfoSet[i] = sum, true
-	return false
 }
 
 func (e *deviceEntry) forgetSysInfo(kind store.SystemInfoKind) {
@@ -67,13 +70,16 @@ func (g *Gateway) identify(r *http.Request, now time.Time) (*deviceEntry, *reque
 		return nil, &requestError{http.StatusUnauthorized, "client certificate required"}
 	}
 	cert := r.TLS.PeerCertificates[0]
-	id, err := pki.IdentityOf(cert)
-	if err != nil || id.Admin {
-		return nil, &requestError{http.StatusForbidden, "certificate does not name a device"}
-	}
-	e, rerr := g.device(id.UUID, id.Production, cert.RawSubjectPublicKeyInfo, now)
-	if rerr != nil {
-		return nil, rerr
+	e := g.known(cert)
+	if e == nil {
+		id, err := pki.IdentityOf(cert)
+		if err != nil || id.Admin {
+			return nil, &requestError{http.StatusForbidden, "certificate does not name a device"}
+		}
+		var rerr *requestError
+		if e, rerr = g.device(id.UUID, id.Production, cert.RawSubjectPublicKeyInfo, now); rerr != nil {
+			return nil, rerr
+		}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -106,6 +112,22 @@ func firstTag(v []string) string {
 		return ""
 	}
 	return t
+}
+
+// known returns the entry of a device the gateway holds, found by its
+// certificate's CN as it is, or nil. The entries are keyed by canonical
+// UUIDs, and pki.IdentityOf gives a CN that is one as the device's UUID
+// unchanged; so a hit is the entry identify would find through IdentityOf,
+// which hashes the public key and copies the CN at every request. An
+// operator's certificate, or none, is left to IdentityOf, which refuses it.
+func (g *Gateway) known(cert *x509.Certificate) *deviceEntry {
+	if cert == nil || slices.Contains(cert.Subject.OrganizationalUnit, pki.AdminOU) {
+		return nil
+	}
+	if v, ok := g.devices.Load(cert.Subject.CommonName); ok {
+		return v.(*deviceEntry)
+	}
+	return nil
 }
 
 // device returns the cached entry for uuid, loading it from the store or

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -47,7 +48,6 @@ func (g *Gateway) deviceRoute(h deviceHandlerFunc) http.HandlerFunc {
 			http.Error(w, rerr.reason, rerr.status)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBodySize)
 		h(w, r, e, now)
 	}
 }
@@ -56,16 +56,58 @@ func (g *Gateway) deviceRoute(h deviceHandlerFunc) http.HandlerFunc {
 // it cannot.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	data, err := io.ReadAll(r.Body)
+	if !bodyRead(w, err) {
+		return nil, false
+	}
+	return data, true
+}
+
+// bodyRead answers a request whose body could not be read (err not nil)
+// with 413 or 400, and reports whether it was read.
+func bodyRead(w http.ResponseWriter, err error) bool {
+	if err == nil {
+		return true
+	}
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
 		http.Error(w, "body larger than "+strconv.FormatInt(mbe.Limit, 10)+" bytes", http.StatusRequestEntityTooLarge)
-		return nil, false
-	case err != nil:
+		return false
+	default:
 		http.Error(w, "cannot read body", http.StatusBadRequest)
+		return false
+	}
+}
+
+// bodyBuffers hold device request bodies while they are handled: every
+// check-in sends three reports, which would otherwise each be read into
+// new slices grown to size.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBody bounds the buffers kept in bodyBuffers: aktualizr-nano's
+// bodies are a few hundred bytes, and a rare large one is left to the
+// collector.
+const maxPooledBody = 16 << 10
+
+// readDeviceBody reads a device request's body, at most MaxBodySize bytes,
+// into a pooled buffer, answering 413 or 400 itself when it cannot. The
+// caller gives the buffer back with putDeviceBody once it no longer uses
+// its bytes.
+func readDeviceBody(w http.ResponseWriter, r *http.Request) (*bytes.Buffer, bool) {
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, MaxBodySize))
+	if !bodyRead(w, err) {
+		putDeviceBody(buf)
 		return nil, false
 	}
-	return data, true
+	return buf, true
+}
+
+func putDeviceBody(buf *bytes.Buffer) {
+	if buf.Cap() <= maxPooledBody {
+		bodyBuffers.Put(buf)
+	}
 }
 
 // writeBadRequest answers a parser's error: 400 with its reason.
@@ -113,10 +155,12 @@ func (g *Gateway) getRepo(w http.ResponseWriter, r *http.Request, e *deviceEntry
 		http.Error(w, "store unavailable", http.StatusInternalServerError)
 		return
 	}
+	// One allocation for the three values, each its own slice.
+	v := []string{"application/json", f.SHA256, strconv.Itoa(len(f.Data))}
 	h := w.Header()
-	h["Content-Type"] = []string{"application/json"}
-	h["X-Ats-Role-Checksum"] = []string{f.SHA256}
-	h["Content-Length"] = []string{strconv.Itoa(len(f.Data))}
+	h["Content-Type"] = v[0:1:1]
+	h["X-Ats-Role-Checksum"] = v[1:2:2]
+	h["Content-Length"] = v[2:3:3]
 	w.Write(f.Data)
 }
 
@@ -169,24 +213,28 @@ func (g *Gateway) getConfig(w http.ResponseWriter, r *http.Request, e *deviceEnt
 }
 
 // putSystemInfo stores what a device reports about itself. A report equal
-// to the last one stored costs no write: devices send the same three
-// reports on every check-in.
+// to the last one stored costs no write, nor a parse (the same bytes parsed
+// when they were stored): devices send the same three reports on every
+// check-in.
 func (g *Gateway) putSystemInfo(kind store.SystemInfoKind, parse func([]byte) error) deviceHandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, e *deviceEntry, _ time.Time) {
-		data, ok := readBody(w, r)
+		buf, ok := readDeviceBody(w, r)
 		if !ok {
+			return
+		}
+		defer putDeviceBody(buf)
+		data := buf.Bytes()
+		sum := sha256.Sum256(data)
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.storedSysInfo(kind, sum) {
 			return
 		}
 		if err := parse(data); err != nil {
 			writeBadRequest(w, err)
 			return
 		}
-		sum := sha256.Sum256(data)
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		if e.unchangedSysInfo(kind, sum) {
-			return
-		}
+		e.setSysInfo(kind, sum)
 		b := g.store.NewBatch()
 		defer b.Close()
 		b.PutSystemInfo(e.d.UUID, kind, data)
@@ -205,11 +253,12 @@ func (g *Gateway) putSystemInfo(kind store.SystemInfoKind, parse func([]byte) er
 // survives a crash; a device that gets no answer sends the events again and
 // the duplicates are dropped.
 func (g *Gateway) postEvents(w http.ResponseWriter, r *http.Request, e *deviceEntry, now time.Time) {
-	data, ok := readBody(w, r)
+	buf, ok := readDeviceBody(w, r)
 	if !ok {
 		return
 	}
-	events, err := parseEvents(data, now)
+	events, err := parseEvents(buf.Bytes(), now) // copies what it keeps
+	putDeviceBody(buf)
 	if err != nil {
 		writeBadRequest(w, err)
 		return

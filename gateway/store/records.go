@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/fleetsim/fleetsim/gateway/rollout"
@@ -159,7 +160,7 @@ func checkPart(what, p string) error {
 		return fmt.Errorf("%w: empty %s", ErrInvalidKey, what)
 	case len(p) > maxPart:
 		return fmt.Errorf("%w: %s is %d bytes (at most %d)", ErrInvalidKey, what, len(p), maxPart)
-	case bytes.IndexByte([]byte(p), 0) >= 0:
+	case strings.IndexByte(p, 0) >= 0:
 		return fmt.Errorf("%w: %s contains a NUL byte", ErrInvalidKey, what)
 	}
 	return nil
